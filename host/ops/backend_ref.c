@@ -1,0 +1,36 @@
+/* backend_ref.c: the CPU reference backend's table. Plain C loops with
+ * OpenMP, and OpenBLAS for the GEMMs; the oracle for every GPU test. */
+#include "ops/ops.h"
+
+const graft_backend graft_backend_ref = {
+    .name = "cpu",
+    .conv2d_workspace = graft_conv2d_workspace_ref,
+    .conv2d_forward = graft_conv2d_forward_ref,
+    .conv2d_backward = graft_conv2d_backward_ref,
+    .bn_forward_train = graft_bn_forward_train_ref,
+    .bn_forward_eval = graft_bn_forward_eval_ref,
+    .bn_backward_train = graft_bn_backward_train_ref,
+    .bn_backward_eval = graft_bn_backward_eval_ref,
+    .act_forward = graft_act_forward_ref,
+    .act_backward = graft_act_backward_ref,
+    .pool2d_forward = graft_pool2d_forward_ref,
+    .pool2d_backward = graft_pool2d_backward_ref,
+    .global_avgpool_forward = graft_global_avgpool_forward_ref,
+    .global_avgpool_backward = graft_global_avgpool_backward_ref,
+    .linear_forward = graft_linear_forward_ref,
+    .linear_backward = graft_linear_backward_ref,
+    .add_forward = graft_add_forward_ref,
+    .accumulate = graft_accumulate_ref,
+    .concat_forward = graft_concat_forward_ref,
+    .concat_backward = graft_concat_backward_ref,
+    .upsample_forward = graft_upsample_forward_ref,
+    .upsample_backward = graft_upsample_backward_ref,
+    .dropout_forward = graft_dropout_forward_ref,
+    .dropout_backward = graft_dropout_backward_ref,
+    .xent_forward = graft_xent_forward_ref,
+    .xent_backward = graft_xent_backward_ref,
+    .bce_forward = graft_bce_forward_ref,
+    .bce_backward = graft_bce_backward_ref,
+    .mse_forward = graft_mse_forward_ref,
+    .mse_backward = graft_mse_backward_ref,
+};

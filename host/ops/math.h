@@ -1,0 +1,111 @@
+/* math.h: elementwise arithmetic shared by the CPU reference and the CUDA
+ * kernels. Everything here is static inline and compiles as host and device
+ * code, so the CPU tests cover the very arithmetic the kernels run. */
+#ifndef GRAFT_MATH_H
+#define GRAFT_MATH_H
+
+#include <math.h>
+#include <stdint.h>
+
+#ifdef __CUDACC__
+#define GRAFT_HD __host__ __device__ __forceinline__
+#else
+#define GRAFT_HD static inline
+#endif
+
+GRAFT_HD float graft_sigmoidf(float x) {
+  /* Stable on both tails: exp of a non-positive number only. */
+  if (x >= 0.0f) {
+    float e = expf(-x);
+    return 1.0f / (1.0f + e);
+  }
+  float e = expf(x);
+  return e / (1.0f + e);
+}
+
+/* log(1 + exp(x)) without overflow, with PyTorch's threshold of 20. */
+GRAFT_HD float graft_softplusf(float x) {
+  return x > 20.0f ? x : log1pf(expf(x));
+}
+
+/* Activation value; act is a graft_act (ops.h), passed as int so this header
+ * stands alone. */
+GRAFT_HD float graft_act_value(int act, float slope, float x) {
+  switch (act) {
+    case 1: return x > 0.0f ? x : 0.0f;                /* ReLU */
+    case 2: return x > 0.0f ? x : x * slope;           /* LeakyReLU */
+    case 3: return x * graft_sigmoidf(x);              /* SiLU */
+    case 4: return x * tanhf(graft_softplusf(x));      /* Mish */
+    case 5: return graft_sigmoidf(x);                  /* sigmoid */
+    default: return x;                                 /* identity */
+  }
+}
+
+/* d act / d x at input x (y is the forward output). At 0, ReLU and
+ * LeakyReLU take the left derivative, as PyTorch does. */
+GRAFT_HD float graft_act_grad(int act, float slope, float x, float y) {
+  switch (act) {
+    case 1: return x > 0.0f ? 1.0f : 0.0f;
+    case 2: return x > 0.0f ? 1.0f : slope;
+    case 3: {
+      float s = graft_sigmoidf(x);
+      return s * (1.0f + x * (1.0f - s));
+    }
+    case 4: {
+      float sp = graft_softplusf(x);
+      float t = tanhf(sp);
+      float s = graft_sigmoidf(x);
+      return t + x * s * (1.0f - t * t);
+    }
+    case 5: return y * (1.0f - y);
+    default: return 1.0f;
+  }
+}
+
+/* A counter-based hash (splitmix64 finalizer): the same (seed, index) gives
+ * the same bits on every backend and thread layout. */
+GRAFT_HD uint64_t graft_hash64(uint64_t seed, uint64_t index) {
+  uint64_t z = seed + (index + 1) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* Uniform float in [0, 1) from the top 24 bits of the hash. */
+GRAFT_HD float graft_hash_uniform(uint64_t seed, uint64_t index) {
+  return (float)(graft_hash64(seed, index) >> 40) * (1.0f / 16777216.0f);
+}
+
+/* Dropout mask: element index is kept with probability 1 - p. */
+GRAFT_HD int graft_dropout_keep(uint64_t seed, uint64_t index, float p) {
+  return graft_hash_uniform(seed, index) >= p;
+}
+
+/* One element of torch.optim.SGD (dampening 0). g is the gradient, wd the
+ * weight decay (0 when the parameter is not decayed), first is 1 on the
+ * parameter's first step (the momentum buffer starts as a copy of g). */
+GRAFT_HD void graft_sgd_update(float *p, float *buf, float g, float lr, float momentum,
+                               float wd, int nesterov, int first) {
+  if (wd != 0.0f) g = g + wd * *p;
+  if (momentum != 0.0f) {
+    float b = first ? g : momentum * *buf + g;
+    *buf = b;
+    g = nesterov ? g + momentum * b : b;
+  }
+  *p = *p - lr * g;
+}
+
+/* One element of torch.optim.AdamW, in PyTorch's order of rounding. The
+ * host computes, in double as PyTorch does, for the parameter's step t:
+ * decay = 1 - lr*wd, step_size = lr / (1 - beta1^t),
+ * bc2_sqrt = sqrt(1 - beta2^t). */
+GRAFT_HD void graft_adamw_update(float *p, float *m, float *v, float g, float beta1, float beta2,
+                                 float eps, float decay, float step_size, float bc2_sqrt) {
+  *p = *p * decay;
+  *m = *m * beta1 + g * (1.0f - beta1);
+  *v = *v * beta2 + (1.0f - beta2) * g * g;
+  float denom = sqrtf(*v) / bc2_sqrt + eps;
+  *p = *p + (-step_size) * *m / denom;
+}
+
+#endif

@@ -1,0 +1,274 @@
+/* ops.h: the backend seam. Every numeric operation the network needs, as
+ * one descriptor type per op family and one table of function pointers per
+ * backend (graft_backend_ref here, the CUDA one in cuda/). Layers call
+ * ctx->backend->op(...) and never know which backend runs.
+ *
+ * Rules every implementation follows:
+ *  - Activations are NHWC; convolution weights are (K, R, S, C/groups)
+ *    (OHWI); linear weights are (out, in) as in PyTorch.
+ *  - Pointers live in the backend's memory (host for _ref, device for _gpu).
+ *  - Forward ops overwrite their outputs. Backward ops ADD into every
+ *    gradient output (dx, dw, dbias, ...), any of which may be NULL when it
+ *    is not wanted; the caller zeroes gradients before a backward pass. This
+ *    makes fan-out in a graph free and maps onto cuDNN/cuBLAS beta = 1.
+ *  - Ops never allocate and never synchronize. Scratch memory comes from
+ *    ctx->workspace; graft_*_workspace_ref() says how many bytes are needed
+ *    and an op given too little returns GRAFT_EWORKSPACE.
+ *  - Outputs never alias inputs.
+ *  - Scalars that flow through training (a loss, its upstream gradient)
+ *    are pointers into backend memory, so a GPU step needs no copy back. */
+#ifndef GRAFT_OPS_H
+#define GRAFT_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/ctx.h"
+#include "core/status.h"
+
+/* ---- 2-D convolution ---------------------------------------------------- */
+typedef struct {
+  int n, h, w, c;  /* input (N, H, W, C) */
+  int k, r, s;     /* output channels, kernel height, kernel width */
+  int stride_h, stride_w;
+  int pad_h, pad_w; /* zero padding on both sides, as PyTorch's padding= */
+  int dil_h, dil_w;
+  int groups;       /* C and K are multiples of groups; groups == C is depthwise */
+  int p, q;         /* output height and width: set by graft_conv2d_setup */
+} graft_conv2d_desc;
+
+/* Validates the descriptor (positive sizes, divisible groups, an output of
+ * at least 1x1) and fills p and q. */
+graft_status graft_conv2d_setup(graft_conv2d_desc *d);
+
+/* ---- batch normalization over the channel (last) axis ------------------- */
+typedef struct {
+  int64_t m;      /* rows: N*H*W (or N for a 2-D input) */
+  int c;          /* channels */
+  float eps;      /* PyTorch default 1e-5 */
+  float momentum; /* PyTorch default 0.1: running = (1-m)*running + m*batch */
+} graft_bn_desc;
+
+/* ---- activations -------------------------------------------------------- */
+typedef enum {
+  GRAFT_ACT_IDENTITY,
+  GRAFT_ACT_RELU,
+  GRAFT_ACT_LEAKY_RELU, /* uses slope */
+  GRAFT_ACT_SILU,
+  GRAFT_ACT_MISH,
+  GRAFT_ACT_SIGMOID,
+  GRAFT_ACT_COUNT
+} graft_act;
+
+/* ---- 2-D pooling -------------------------------------------------------- */
+typedef enum { GRAFT_POOL_MAX, GRAFT_POOL_AVG } graft_pool_kind;
+
+typedef struct {
+  graft_pool_kind kind;
+  int n, h, w, c; /* input (N, H, W, C) */
+  int r, s;       /* window height, width */
+  int stride_h, stride_w;
+  int pad_h, pad_w; /* implicit -inf (max) or zero (avg) padding */
+  int ceil_mode;    /* PyTorch's ceil_mode */
+  int count_include_pad; /* average pool: PyTorch's count_include_pad */
+  int p, q;         /* output height and width: set by graft_pool2d_setup */
+} graft_pool2d_desc;
+
+graft_status graft_pool2d_setup(graft_pool2d_desc *d);
+
+/* ---- linear ------------------------------------------------------------- */
+typedef struct {
+  int n;   /* rows */
+  int in;  /* input features */
+  int out; /* output features */
+} graft_linear_desc;
+
+/* ---- softmax cross-entropy (PyTorch's F.cross_entropy, mean reduction) -- */
+typedef struct {
+  int n, k;              /* logits (N, K) */
+  float label_smoothing; /* 0 for none */
+  int ignore_index;      /* a label to skip; -100 as in PyTorch */
+  const float *class_weight; /* (K) in backend memory, or NULL */
+} graft_xent_desc;
+
+/* ---- the backend table -------------------------------------------------- */
+typedef struct graft_backend {
+  const char *name;
+
+  size_t (*conv2d_workspace)(const graft_conv2d_desc *d);
+  graft_status (*conv2d_forward)(graft_ctx *ctx, const graft_conv2d_desc *d,
+                                 const float *x,    /* (N, H, W, C) */
+                                 const float *w,    /* (K, R, S, C/groups) */
+                                 const float *bias, /* (K) or NULL */
+                                 float *y);         /* (N, P, Q, K) */
+  graft_status (*conv2d_backward)(graft_ctx *ctx, const graft_conv2d_desc *d,
+                                  const float *x,  /* (N, H, W, C) */
+                                  const float *w,  /* (K, R, S, C/groups) */
+                                  const float *dy, /* (N, P, Q, K) */
+                                  float *dx,       /* (N, H, W, C) or NULL */
+                                  float *dw,       /* (K, R, S, C/groups) or NULL */
+                                  float *dbias);   /* (K) or NULL */
+
+  /* Training mode: normalizes with the batch mean and biased variance, saves
+   * mean and 1/sqrt(var+eps) for backward, and, when running_mean is not
+   * NULL, updates the running statistics with the unbiased variance. */
+  graft_status (*bn_forward_train)(graft_ctx *ctx, const graft_bn_desc *d,
+                                   const float *x,      /* (M, C) */
+                                   const float *gamma,  /* (C) */
+                                   const float *beta,   /* (C) */
+                                   float *running_mean, /* (C) in/out or NULL */
+                                   float *running_var,  /* (C) in/out or NULL */
+                                   float *y,            /* (M, C) */
+                                   float *save_mean,    /* (C) */
+                                   float *save_invstd); /* (C) */
+  graft_status (*bn_forward_eval)(graft_ctx *ctx, const graft_bn_desc *d,
+                                  const float *x, const float *gamma, const float *beta,
+                                  const float *running_mean, const float *running_var,
+                                  float *y);
+  graft_status (*bn_backward_train)(graft_ctx *ctx, const graft_bn_desc *d,
+                                    const float *x,  /* (M, C) */
+                                    const float *dy, /* (M, C) */
+                                    const float *gamma, const float *save_mean,
+                                    const float *save_invstd,
+                                    float *dx,      /* (M, C) or NULL */
+                                    float *dgamma,  /* (C) or NULL */
+                                    float *dbeta);  /* (C) or NULL */
+  /* Backward of the eval-mode transform (frozen statistics). */
+  graft_status (*bn_backward_eval)(graft_ctx *ctx, const graft_bn_desc *d,
+                                   const float *x, const float *dy, const float *gamma,
+                                   const float *running_mean, const float *running_var,
+                                   float *dx, float *dgamma, float *dbeta);
+
+  graft_status (*act_forward)(graft_ctx *ctx, graft_act act, float slope, int64_t n,
+                              const float *x, float *y);
+  /* Gets both the input and the output of the forward pass. */
+  graft_status (*act_backward)(graft_ctx *ctx, graft_act act, float slope, int64_t n,
+                               const float *x, const float *y, const float *dy, float *dx);
+
+  graft_status (*pool2d_forward)(graft_ctx *ctx, const graft_pool2d_desc *d,
+                                 const float *x, /* (N, H, W, C) */
+                                 float *y);      /* (N, P, Q, C) */
+  /* Max pool routes each gradient to the first maximum of its window in
+   * row-major window order (recomputed from x; nothing is stored). */
+  graft_status (*pool2d_backward)(graft_ctx *ctx, const graft_pool2d_desc *d,
+                                  const float *x, const float *y, const float *dy, float *dx);
+  graft_status (*global_avgpool_forward)(graft_ctx *ctx, int n, int hw, int c,
+                                         const float *x, /* (N, HW, C) */
+                                         float *y);      /* (N, C) */
+  graft_status (*global_avgpool_backward)(graft_ctx *ctx, int n, int hw, int c,
+                                          const float *dy, /* (N, C) */
+                                          float *dx);      /* (N, HW, C) */
+
+  graft_status (*linear_forward)(graft_ctx *ctx, const graft_linear_desc *d,
+                                 const float *x,    /* (N, in) */
+                                 const float *w,    /* (out, in) */
+                                 const float *bias, /* (out) or NULL */
+                                 float *y);         /* (N, out) */
+  graft_status (*linear_backward)(graft_ctx *ctx, const graft_linear_desc *d,
+                                  const float *x, const float *w, const float *dy,
+                                  float *dx, float *dw, float *dbias);
+
+  /* y = a + b over n elements (residual connections). */
+  graft_status (*add_forward)(graft_ctx *ctx, int64_t n, const float *a, const float *b, float *y);
+  /* dst += src over n elements: the backward of add, and fan-out sums. */
+  graft_status (*accumulate)(graft_ctx *ctx, int64_t n, const float *src, float *dst);
+
+  /* Concatenation along channels of count tensors with m = N*H*W rows. */
+  graft_status (*concat_forward)(graft_ctx *ctx, int64_t m, int count,
+                                 const float *const *xs, /* count x (M, cs[i]) */
+                                 const int *cs,          /* (count) host memory */
+                                 float *y);              /* (M, sum cs) */
+  graft_status (*concat_backward)(graft_ctx *ctx, int64_t m, int count,
+                                  const float *dy, const int *cs,
+                                  float *const *dxs); /* entries may be NULL */
+
+  /* Nearest-neighbour upsampling by integer factors. */
+  graft_status (*upsample_forward)(graft_ctx *ctx, int n, int h, int w, int c, int fh, int fw,
+                                   const float *x, /* (N, H, W, C) */
+                                   float *y);      /* (N, H*fh, W*fw, C) */
+  graft_status (*upsample_backward)(graft_ctx *ctx, int n, int h, int w, int c, int fh, int fw,
+                                    const float *dy, float *dx);
+
+  /* Inverted dropout: element i is kept when graft_dropout_keep(seed, i, p)
+   * and then scaled by 1/(1-p); backward regenerates the same mask. */
+  graft_status (*dropout_forward)(graft_ctx *ctx, int64_t n, float p, uint64_t seed,
+                                  const float *x, float *y);
+  graft_status (*dropout_backward)(graft_ctx *ctx, int64_t n, float p, uint64_t seed,
+                                   const float *dy, float *dx);
+
+  graft_status (*xent_forward)(graft_ctx *ctx, const graft_xent_desc *d,
+                               const float *logits,   /* (N, K) */
+                               const int32_t *labels, /* (N) */
+                               float *loss);          /* (1) mean loss */
+  graft_status (*xent_backward)(graft_ctx *ctx, const graft_xent_desc *d,
+                                const float *logits, const int32_t *labels,
+                                const float *dloss, /* (1) */
+                                float *dlogits);    /* (N, K) */
+  /* Binary cross-entropy with logits, mean over n elements. */
+  graft_status (*bce_forward)(graft_ctx *ctx, int64_t n, const float *logits,
+                              const float *targets, float *loss);
+  graft_status (*bce_backward)(graft_ctx *ctx, int64_t n, const float *logits,
+                               const float *targets, const float *dloss, float *dlogits);
+  /* Mean squared error, mean over n elements. */
+  graft_status (*mse_forward)(graft_ctx *ctx, int64_t n, const float *pred,
+                              const float *target, float *loss);
+  graft_status (*mse_backward)(graft_ctx *ctx, int64_t n, const float *pred,
+                               const float *target, const float *dloss, float *dpred);
+} graft_backend;
+
+extern const graft_backend graft_backend_ref;
+
+/* The CPU reference implementations (host/ops/, one file per op family), one per entry. */
+size_t graft_conv2d_workspace_ref(const graft_conv2d_desc *d);
+graft_status graft_conv2d_forward_ref(graft_ctx *, const graft_conv2d_desc *, const float *,
+                                      const float *, const float *, float *);
+graft_status graft_conv2d_backward_ref(graft_ctx *, const graft_conv2d_desc *, const float *,
+                                       const float *, const float *, float *, float *, float *);
+graft_status graft_bn_forward_train_ref(graft_ctx *, const graft_bn_desc *, const float *,
+                                        const float *, const float *, float *, float *, float *,
+                                        float *, float *);
+graft_status graft_bn_forward_eval_ref(graft_ctx *, const graft_bn_desc *, const float *,
+                                       const float *, const float *, const float *,
+                                       const float *, float *);
+graft_status graft_bn_backward_train_ref(graft_ctx *, const graft_bn_desc *, const float *,
+                                         const float *, const float *, const float *,
+                                         const float *, float *, float *, float *);
+graft_status graft_bn_backward_eval_ref(graft_ctx *, const graft_bn_desc *, const float *,
+                                        const float *, const float *, const float *,
+                                        const float *, float *, float *, float *);
+graft_status graft_act_forward_ref(graft_ctx *, graft_act, float, int64_t, const float *, float *);
+graft_status graft_act_backward_ref(graft_ctx *, graft_act, float, int64_t, const float *,
+                                    const float *, const float *, float *);
+graft_status graft_pool2d_forward_ref(graft_ctx *, const graft_pool2d_desc *, const float *, float *);
+graft_status graft_pool2d_backward_ref(graft_ctx *, const graft_pool2d_desc *, const float *,
+                                       const float *, const float *, float *);
+graft_status graft_global_avgpool_forward_ref(graft_ctx *, int, int, int, const float *, float *);
+graft_status graft_global_avgpool_backward_ref(graft_ctx *, int, int, int, const float *, float *);
+graft_status graft_linear_forward_ref(graft_ctx *, const graft_linear_desc *, const float *,
+                                      const float *, const float *, float *);
+graft_status graft_linear_backward_ref(graft_ctx *, const graft_linear_desc *, const float *,
+                                       const float *, const float *, float *, float *, float *);
+graft_status graft_add_forward_ref(graft_ctx *, int64_t, const float *, const float *, float *);
+graft_status graft_accumulate_ref(graft_ctx *, int64_t, const float *, float *);
+graft_status graft_concat_forward_ref(graft_ctx *, int64_t, int, const float *const *,
+                                      const int *, float *);
+graft_status graft_concat_backward_ref(graft_ctx *, int64_t, int, const float *, const int *,
+                                       float *const *);
+graft_status graft_upsample_forward_ref(graft_ctx *, int, int, int, int, int, int,
+                                        const float *, float *);
+graft_status graft_upsample_backward_ref(graft_ctx *, int, int, int, int, int, int,
+                                         const float *, float *);
+graft_status graft_dropout_forward_ref(graft_ctx *, int64_t, float, uint64_t, const float *, float *);
+graft_status graft_dropout_backward_ref(graft_ctx *, int64_t, float, uint64_t, const float *, float *);
+graft_status graft_xent_forward_ref(graft_ctx *, const graft_xent_desc *, const float *,
+                                    const int32_t *, float *);
+graft_status graft_xent_backward_ref(graft_ctx *, const graft_xent_desc *, const float *,
+                                     const int32_t *, const float *, float *);
+graft_status graft_bce_forward_ref(graft_ctx *, int64_t, const float *, const float *, float *);
+graft_status graft_bce_backward_ref(graft_ctx *, int64_t, const float *, const float *,
+                                    const float *, float *);
+graft_status graft_mse_forward_ref(graft_ctx *, int64_t, const float *, const float *, float *);
+graft_status graft_mse_backward_ref(graft_ctx *, int64_t, const float *, const float *,
+                                    const float *, float *);
+
+#endif
