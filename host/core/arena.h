@@ -9,6 +9,10 @@
 
 #include "core/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Every slot starts on a multiple of this many floats (256 bytes), which
  * keeps vector loads and GPU transactions aligned. */
 #define GRAFT_ARENA_ALIGN 64
@@ -28,5 +32,9 @@ typedef struct {
 /* Host allocation, zero-filled and 64-byte aligned. */
 graft_status graft_arena_init(graft_arena *a, size_t cap);
 void graft_arena_free(graft_arena *a);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

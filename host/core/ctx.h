@@ -10,6 +10,10 @@
 
 #include "core/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct graft_backend;
 
 typedef struct graft_ctx {
@@ -22,5 +26,9 @@ typedef struct graft_ctx {
 
 /* A CPU reference context with the given threads and no workspace. */
 void graft_ctx_init_ref(graft_ctx *ctx, int threads);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -6,6 +6,10 @@
 
 #include "core/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { GRAFT_LOG_DEBUG, GRAFT_LOG_INFO, GRAFT_LOG_WARN, GRAFT_LOG_ERROR, GRAFT_LOG_SILENT } graft_log_level;
 
 void graft_log_set_level(graft_log_level level);
@@ -24,5 +28,9 @@ void graft_log(graft_log_level level, const char *file, int line, const char *fm
     GRAFT_ERROR(__VA_ARGS__);     \
     return (status);              \
   } while (0)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -4,6 +4,10 @@
 #ifndef GRAFT_STATUS_H
 #define GRAFT_STATUS_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define GRAFT_STATUS_MAP(X)                                        \
   X(OK, "ok")                                                      \
   X(EINVAL, "invalid argument")                                    \
@@ -35,5 +39,9 @@ const char *graft_status_name(graft_status s);
     graft_status graft_try_s_ = (expr);         \
     if (graft_try_s_ != GRAFT_OK) return graft_try_s_; \
   } while (0)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

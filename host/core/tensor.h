@@ -10,6 +10,10 @@
 
 #include "core/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define GRAFT_MAX_DIMS 8
 
 /* X(enum suffix, safetensors name, element size in bytes) */
@@ -60,5 +64,9 @@ float graft_bf16_to_f32(uint16_t v);
 uint16_t graft_f32_to_bf16(float f);
 float graft_f16_to_f32(uint16_t v);
 uint16_t graft_f32_to_f16(float f);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -81,29 +81,49 @@ GRAFT_HD int graft_dropout_keep(uint64_t seed, uint64_t index, float p) {
   return graft_hash_uniform(seed, index) >= p;
 }
 
+/* a * b rounded on its own, never fused into an add that follows: nvcc
+ * contracts a multiply and an add into one FMA unless the multiply is
+ * __fmul_rn. (The host build is ISO C, where GCC does not contract.) */
+GRAFT_HD float graft_mul_rn(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+
+/* The optimizer updates below round exactly as PyTorch's CPU kernels do on
+ * an AVX2 or AVX-512 machine (what its fixtures are made on): every
+ * `x.add(y, alpha=a)` is one fused multiply-add fmaf(a, y, x), `addcmul`
+ * fuses its last multiply, while `mul_` and `addcdiv` round each operation. */
+
 /* One element of torch.optim.SGD (dampening 0). g is the gradient, wd the
  * weight decay (0 when the parameter is not decayed), first is 1 on the
  * parameter's first step (the momentum buffer starts as a copy of g). */
 GRAFT_HD void graft_sgd_update(float *p, float *buf, float g, float lr, float momentum,
                                float wd, int nesterov, int first) {
-  if (wd != 0.0f) g = g + wd * *p;
+  if (wd != 0.0f) g = fmaf(wd, *p, g);
   if (momentum != 0.0f) {
-    float b = first ? g : momentum * *buf + g;
+    float b = first ? g : graft_mul_rn(momentum, *buf) + g;
     *buf = b;
-    g = nesterov ? g + momentum * b : b;
+    g = nesterov ? fmaf(momentum, b, g) : b;
   }
-  *p = *p - lr * g;
+  *p = fmaf(-lr, g, *p);
 }
 
-/* One element of torch.optim.AdamW, in PyTorch's order of rounding. The
- * host computes, in double as PyTorch does, for the parameter's step t:
- * decay = 1 - lr*wd, step_size = lr / (1 - beta1^t),
- * bc2_sqrt = sqrt(1 - beta2^t). */
+/* One element of torch.optim.AdamW. The host computes, in double as PyTorch
+ * does, for the parameter's step t: decay = 1 - lr*wd,
+ * step_size = lr / (1 - beta1^t), bc2_sqrt = sqrt(1 - beta2^t). first is 1
+ * on the parameter's first step: the moments start from zero whatever the
+ * state arena held, as PyTorch creates them on the first update. */
 GRAFT_HD void graft_adamw_update(float *p, float *m, float *v, float g, float beta1, float beta2,
-                                 float eps, float decay, float step_size, float bc2_sqrt) {
-  *p = *p * decay;
-  *m = *m * beta1 + g * (1.0f - beta1);
-  *v = *v * beta2 + (1.0f - beta2) * g * g;
+                                 float eps, float decay, float step_size, float bc2_sqrt,
+                                 int first) {
+  float m0 = first ? 0.0f : *m;
+  float v0 = first ? 0.0f : *v;
+  *p = graft_mul_rn(*p, decay);
+  *m = fmaf(1.0f - beta1, g, m0 * beta1);
+  *v = fmaf((1.0f - beta2) * g, g, v0 * beta2);
   float denom = sqrtf(*v) / bc2_sqrt + eps;
   *p = *p + (-step_size) * *m / denom;
 }

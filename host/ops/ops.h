@@ -26,6 +26,10 @@
 #include "core/ctx.h"
 #include "core/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- 2-D convolution ---------------------------------------------------- */
 typedef struct {
   int n, h, w, c;  /* input (N, H, W, C) */
@@ -270,5 +274,9 @@ graft_status graft_bce_backward_ref(graft_ctx *, int64_t, const float *, const f
 graft_status graft_mse_forward_ref(graft_ctx *, int64_t, const float *, const float *, float *);
 graft_status graft_mse_backward_ref(graft_ctx *, int64_t, const float *, const float *,
                                     const float *, float *);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

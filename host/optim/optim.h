@@ -13,6 +13,10 @@
 #include "core/ctx.h"
 #include "core/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { GRAFT_OPTIM_SGD, GRAFT_OPTIM_ADAMW } graft_optim_kind;
 
 typedef struct {
@@ -54,5 +58,9 @@ graft_status graft_optim_step_ref(graft_ctx *ctx, const graft_optim_cfg *cfg,
                                   const float *grads, /* (total) */
                                   float *state,       /* (planes * total) */
                                   size_t total);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -116,6 +116,6 @@ void tu_ctx_free(graft_ctx *ctx) {
 
 const char *tu_source_path(const char *rel, char *buf, size_t len) {
   const char *root = getenv("GRAFT_SOURCE_DIR");
-  snprintf(buf, len, "%s/%s", root ? root : ".", rel);
+  snprintf(buf, len, "%s/%s", root ? root : GRAFT_DEFAULT_SOURCE_DIR, rel);
   return buf;
 }

@@ -47,7 +47,7 @@ double tu_gradcheck(const char *name, void *user, tu_forward_fn forward, float *
 void tu_ctx_init(graft_ctx *ctx, size_t workspace_bytes);
 void tu_ctx_free(graft_ctx *ctx);
 
-/* $GRAFT_SOURCE_DIR/rel (falls back to the compile-time source dir). */
+/* $GRAFT_SOURCE_DIR/rel, or under the source tree the build was configured from. */
 const char *tu_source_path(const char *rel, char *buf, size_t len);
 
 #endif
