@@ -1,5 +1,6 @@
-/* device.h: the C face of the CUDA backend that host code may call
- * without including CUDA headers. */
+/* device.h: device discovery, callable from host code without CUDA
+ * headers (gpu.h, the rest of the backend's C face, includes it). Tests
+ * ask it whether to skip. */
 #ifndef GRAFT_CUDA_DEVICE_H
 #define GRAFT_CUDA_DEVICE_H
 

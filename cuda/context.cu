@@ -1,0 +1,164 @@
+/* context.cu: the GPU execution context (stream, cuDNN and cuBLASLt
+ * handles, device workspace, the GRAFT_CUDA_SYNC debug switch), the device
+ * and pinned memory helpers of gpu.h, and the launch check behind
+ * GRAFT_LAUNCH_CHECK. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu_impl.h"
+
+extern "C" graft_status graft_gpu_launch_status(const graft_gpu *gpu, const char *where,
+                                                const char *file, int line) {
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) {
+    graft_log(GRAFT_LOG_ERROR, file, line, "CUDA error %d (%s) launching a kernel in %s", (int)e,
+              cudaGetErrorString(e), where);
+    return GRAFT_EDEVICE;
+  }
+  if (gpu->sync_launches) {
+    e = cudaStreamSynchronize(gpu->stream);
+    if (e != cudaSuccess) {
+      graft_log(GRAFT_LOG_ERROR, file, line, "CUDA error %d (%s) running a kernel of %s",
+                (int)e, cudaGetErrorString(e), where);
+      return GRAFT_EDEVICE;
+    }
+  }
+  return GRAFT_OK;
+}
+
+static int sync_switch_from_env(void) {
+  const char *v = getenv("GRAFT_CUDA_SYNC");
+  return v && strcmp(v, "1") == 0;
+}
+
+extern "C" void graft_gpu_ctx_free(graft_ctx *ctx) {
+  graft_gpu *g = graft_gpu_of(ctx);
+  if (!g) return;
+  if (g->stream) GRAFT_CUDA_CHECK_OR(cudaStreamSynchronize(g->stream), (void)0);
+  if (g->workspace) GRAFT_CUDA_CHECK_OR(cudaFree(g->workspace), (void)0);
+  if (g->cublaslt) GRAFT_CUBLAS_CHECK_OR(cublasLtDestroy(g->cublaslt), (void)0);
+  if (g->cudnn) GRAFT_CUDNN_CHECK_OR(cudnnDestroy(g->cudnn), (void)0);
+  if (g->stream) GRAFT_CUDA_CHECK_OR(cudaStreamDestroy(g->stream), (void)0);
+  free(g);
+  ctx->device = NULL;
+  ctx->backend = NULL;
+  ctx->workspace = NULL;
+  ctx->workspace_bytes = 0;
+}
+
+extern "C" graft_status graft_gpu_ctx_init(graft_ctx *ctx, int device, size_t workspace_bytes) {
+  graft_status st = GRAFT_EDEVICE;
+  memset(ctx, 0, sizeof *ctx);
+  int count = graft_gpu_device_count();
+  if (device < 0 || device >= count) {
+    GRAFT_ERROR("GPU %d requested but %d CUDA device%s usable", device, count,
+                count == 1 ? " is" : "s are");
+    return count == 0 ? GRAFT_EDEVICE : GRAFT_EINVAL;
+  }
+  graft_gpu *g = (graft_gpu *)calloc(1, sizeof *g);
+  if (!g) GRAFT_FAIL(GRAFT_ENOMEM, "out of host memory for the GPU context");
+  ctx->device = g;
+  g->device = device;
+  g->sync_launches = sync_switch_from_env();
+  const size_t bytes =
+      workspace_bytes > GRAFT_GPU_MIN_WORKSPACE ? workspace_bytes : GRAFT_GPU_MIN_WORKSPACE;
+
+  GRAFT_CUDA_CHECK_OR(cudaSetDevice(device), goto fail);
+  GRAFT_CUDA_CHECK_OR(cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking), goto fail);
+  GRAFT_CUDNN_CHECK_OR(cudnnCreate(&g->cudnn), goto fail);
+  GRAFT_CUDNN_CHECK_OR(cudnnSetStream(g->cudnn, g->stream), goto fail);
+  GRAFT_CUBLAS_CHECK_OR(cublasLtCreate(&g->cublaslt), goto fail);
+  if (cudaMalloc(&g->workspace, bytes) != cudaSuccess) {
+    cudaGetLastError();
+    g->workspace = NULL;
+    GRAFT_ERROR("cannot allocate a %zu-byte GPU workspace on device %d", bytes, device);
+    st = GRAFT_ENOMEM;
+    goto fail;
+  }
+  g->workspace_bytes = bytes;
+
+  ctx->backend = &graft_backend_gpu;
+  ctx->threads = 1;
+  ctx->workspace = g->workspace;
+  ctx->workspace_bytes = bytes;
+  if (g->sync_launches) GRAFT_INFO("GRAFT_CUDA_SYNC=1: synchronizing after every kernel launch");
+  return GRAFT_OK;
+
+fail:
+  graft_gpu_ctx_free(ctx);
+  return st;
+}
+
+extern "C" graft_status graft_gpu_sync(graft_ctx *ctx) {
+  GRAFT_CUDA_CHECK(cudaStreamSynchronize(graft_gpu_of(ctx)->stream));
+  return GRAFT_OK;
+}
+
+/* ---- device memory ------------------------------------------------------ */
+
+extern "C" graft_status graft_gpu_alloc(graft_ctx *ctx, void **ptr, size_t bytes) {
+  *ptr = NULL;
+  if (bytes == 0) return GRAFT_OK;
+  if (cudaMalloc(ptr, bytes) != cudaSuccess) {
+    cudaGetLastError();
+    *ptr = NULL;
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    cudaGetLastError();
+    GRAFT_FAIL(GRAFT_ENOMEM, "cannot allocate %zu bytes on GPU %d (%zu of %zu bytes free)", bytes,
+               graft_gpu_of(ctx)->device, free_b, total_b);
+  }
+  return GRAFT_OK;
+}
+
+extern "C" void graft_gpu_free(graft_ctx *ctx, void *ptr) {
+  (void)ctx;
+  if (ptr) GRAFT_CUDA_CHECK_OR(cudaFree(ptr), (void)0);
+}
+
+static graft_status copy_async(graft_ctx *ctx, void *dst, const void *src, size_t bytes,
+                               cudaMemcpyKind kind) {
+  if (bytes == 0) return GRAFT_OK;
+  if (!dst || !src) GRAFT_FAIL(GRAFT_EINVAL, "copy of %zu bytes with a NULL pointer", bytes);
+  GRAFT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, graft_gpu_of(ctx)->stream));
+  return GRAFT_OK;
+}
+
+extern "C" graft_status graft_gpu_copy_h2d(graft_ctx *ctx, void *dst, const void *src,
+                                         size_t bytes) {
+  return copy_async(ctx, dst, src, bytes, cudaMemcpyHostToDevice);
+}
+
+extern "C" graft_status graft_gpu_copy_d2h(graft_ctx *ctx, void *dst, const void *src,
+                                         size_t bytes) {
+  return copy_async(ctx, dst, src, bytes, cudaMemcpyDeviceToHost);
+}
+
+extern "C" graft_status graft_gpu_copy_d2d(graft_ctx *ctx, void *dst, const void *src,
+                                         size_t bytes) {
+  return copy_async(ctx, dst, src, bytes, cudaMemcpyDeviceToDevice);
+}
+
+extern "C" graft_status graft_gpu_memset(graft_ctx *ctx, void *dst, int byte, size_t bytes) {
+  if (bytes == 0) return GRAFT_OK;
+  if (!dst) GRAFT_FAIL(GRAFT_EINVAL, "memset of %zu bytes at NULL", bytes);
+  GRAFT_CUDA_CHECK(cudaMemsetAsync(dst, byte, bytes, graft_gpu_of(ctx)->stream));
+  return GRAFT_OK;
+}
+
+/* ---- pinned host memory ------------------------------------------------- */
+
+extern "C" graft_status graft_gpu_host_alloc(void **ptr, size_t bytes) {
+  *ptr = NULL;
+  if (bytes == 0) return GRAFT_OK;
+  if (cudaHostAlloc(ptr, bytes, cudaHostAllocPortable) != cudaSuccess) {
+    cudaGetLastError();
+    *ptr = NULL;
+    GRAFT_FAIL(GRAFT_ENOMEM, "cannot allocate %zu bytes of pinned host memory", bytes);
+  }
+  return GRAFT_OK;
+}
+
+extern "C" void graft_gpu_host_free(void *ptr) {
+  if (ptr) GRAFT_CUDA_CHECK_OR(cudaFreeHost(ptr), (void)0);
+}

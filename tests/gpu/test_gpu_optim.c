@@ -1,0 +1,182 @@
+/* test_gpu_optim.c: the fused optimizer kernel (graft_optim_step_gpu)
+ * against graft_optim_step_ref. Arenas carved like the model's (slots
+ * aligned with gaps between them, slots of 0, 1, odd and large sizes, a
+ * frozen slot, learning-rate multipliers, slots with and without weight
+ * decay, one resuming at step 5) run a few steps of SGD (plain, momentum,
+ * Nesterov) and AdamW on both backends with fresh gradients each step;
+ * after every step the whole parameter and state arenas (gaps included)
+ * and the step counts must agree, and the guards after the arenas must be
+ * untouched. A model with more slots than one launch's table holds checks
+ * the multi-launch path. Skipped (exit 77) without a GPU. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#ifdef GRAFT_HAVE_CUDA
+
+#include "core/arena.h"
+#include "gpu_testutil.h"
+#include "optim/optim.h"
+
+/* Both backends run math.h's update functions on the same float scalars,
+ * so they should agree to the bit; the tolerance only keeps a report of a
+ * last-bit difference readable. */
+#define TOL 1e-6
+#define STEPS 3
+
+typedef struct {
+  graft_param_slot *slots; /* (nslots) */
+  int nslots;
+  size_t total;
+} layout;
+
+/* Slots of the given sizes, carved from one plan as the model carves its
+ * arenas; every fifth slot is frozen when freeze is set. */
+static layout make_layout(const size_t *counts, int nslots, int freeze) {
+  layout l = {calloc((size_t)nslots, sizeof(graft_param_slot)), nslots, 0};
+  assert_non_null(l.slots);
+  graft_arena_plan plan = {0};
+  for (int i = 0; i < nslots; i++) {
+    graft_param_slot *s = &l.slots[i];
+    s->offset = graft_arena_plan_reserve(&plan, counts[i]);
+    s->count = counts[i];
+    s->lr_mult = i % 3 == 0 ? 1.0f : (i % 3 == 1 ? 0.1f : 2.0f);
+    s->decay = i % 2;
+    s->frozen = freeze && i % 5 == 4;
+    s->step = i == 2 ? 5 : 0;
+  }
+  l.total = plan.used;
+  return l;
+}
+
+static float *random_floats(tu_rng *rng, size_t n, float lo, float hi) {
+  float *x = malloc((n ? n : 1) * sizeof(float)); /* (n) */
+  assert_non_null(x);
+  tu_fill_uniform(rng, x, n, lo, hi);
+  return x;
+}
+
+/* STEPS steps of cfg over the layout on both backends; returns 1 when they
+ * agree after every step. */
+static int run_case(graft_ctx *ctx, const char *name, const graft_optim_cfg *cfg, const layout *l,
+                    uint64_t seed) {
+  graft_ctx ref;
+  tu_ctx_init(&ref, 0);
+  tu_rng rng;
+  tu_rng_seed(&rng, seed);
+  const int planes = graft_optim_state_planes(cfg);
+  const size_t total = l->total, nstate = (size_t)planes * total;
+  float *params = random_floats(&rng, total, -1, 1); /* (total) */
+  float *state = random_floats(&rng, nstate, 0, 1);  /* (planes * total) */
+  graft_param_slot *ref_slots = malloc((size_t)l->nslots * sizeof *ref_slots);
+  graft_param_slot *gpu_slots = malloc((size_t)l->nslots * sizeof *gpu_slots);
+  assert_non_null(ref_slots);
+  assert_non_null(gpu_slots);
+  memcpy(ref_slots, l->slots, (size_t)l->nslots * sizeof *ref_slots);
+  memcpy(gpu_slots, l->slots, (size_t)l->nslots * sizeof *gpu_slots);
+  float *dev_params = gt_upload(ctx, params, total);
+  float *dev_state = planes ? gt_upload(ctx, state, nstate) : NULL;
+  int ok = 1;
+  for (int step = 0; step < STEPS && ok; step++) {
+    float *grads = random_floats(&rng, total, -1, 1); /* (total) */
+    float *dev_grads = gt_upload(ctx, grads, total);
+    assert_int_equal(graft_optim_step_ref(&ref, cfg, ref_slots, l->nslots, params, grads,
+                                          planes ? state : NULL, total),
+                     GRAFT_OK);
+    assert_int_equal(graft_optim_step_gpu(ctx, cfg, gpu_slots, l->nslots, dev_params, dev_grads,
+                                          dev_state, total),
+                     GRAFT_OK);
+    char label[96];
+    snprintf(label, sizeof label, "%s step %d params", name, step + 1);
+    ok &= gt_check(ctx, label, dev_params, params, total, TOL);
+    if (planes) {
+      snprintf(label, sizeof label, "%s step %d state", name, step + 1);
+      ok &= gt_check(ctx, label, dev_state, state, nstate, TOL);
+    }
+    for (int i = 0; i < l->nslots; i++) {
+      if (ref_slots[i].step != gpu_slots[i].step) {
+        fprintf(stderr, "MISMATCH %s step %d: slot %d counts %lld steps, the reference %lld\n",
+                name, step + 1, i, (long long)gpu_slots[i].step, (long long)ref_slots[i].step);
+        ok = 0;
+      }
+    }
+    gt_free(ctx, dev_grads);
+    free(grads);
+  }
+  if (ok) printf("optim %s: %d slots, %zu floats, %d steps agree\n", name, l->nslots, total, STEPS);
+  gt_free(ctx, dev_params);
+  gt_free(ctx, dev_state);
+  free(params), free(state), free(ref_slots), free(gpu_slots);
+  return ok;
+}
+
+static void configs(graft_optim_cfg cfg[5]) {
+  graft_optim_cfg_default(&cfg[0], GRAFT_OPTIM_SGD);
+  cfg[0].momentum = 0.0f;
+  graft_optim_cfg_default(&cfg[1], GRAFT_OPTIM_SGD);
+  cfg[1].weight_decay = 1e-4f;
+  graft_optim_cfg_default(&cfg[2], GRAFT_OPTIM_SGD);
+  cfg[2].nesterov = 1;
+  cfg[2].weight_decay = 5e-4f;
+  graft_optim_cfg_default(&cfg[3], GRAFT_OPTIM_ADAMW);
+  graft_optim_cfg_default(&cfg[4], GRAFT_OPTIM_ADAMW);
+  cfg[4].weight_decay = 0.05f;
+  cfg[4].lr = 3e-4f;
+}
+
+static const char *const config_names[5] = {"sgd", "sgd momentum", "sgd nesterov", "adamw",
+                                            "adamw wd 0.05"};
+
+static void test_small_model(void **state) {
+  graft_ctx *ctx = *state;
+  const size_t counts[] = {1, 63, 64, 1000, 5000, 0, 70001, 3, 2048 * 1000 + 7, 5};
+  layout l = make_layout(counts, (int)(sizeof counts / sizeof counts[0]), 1);
+  graft_optim_cfg cfg[5];
+  configs(cfg);
+  int ok = 1;
+  for (int c = 0; c < 5; c++) ok &= run_case(ctx, config_names[c], &cfg[c], &l, 100 + c);
+  free(l.slots);
+  assert_true(ok);
+}
+
+static void test_many_slots(void **state) {
+  graft_ctx *ctx = *state;
+  tu_rng rng;
+  tu_rng_seed(&rng, 22);
+  enum { NSLOTS = 700 };
+  size_t counts[NSLOTS];
+  for (int i = 0; i < NSLOTS; i++) counts[i] = 1 + (size_t)tu_uniform(&rng, 0, 3000);
+  layout l = make_layout(counts, NSLOTS, 1);
+  graft_optim_cfg cfg[5];
+  configs(cfg);
+  int ok = run_case(ctx, "sgd momentum, 700 slots", &cfg[1], &l, 200);
+  ok &= run_case(ctx, "adamw, 700 slots", &cfg[3], &l, 201);
+  free(l.slots);
+  assert_true(ok);
+}
+
+int main(void) {
+  if (graft_gpu_device_count() == 0) {
+    printf("test_gpu_optim: skipped, no CUDA device\n");
+    return 77;
+  }
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_small_model),
+      cmocka_unit_test(test_many_slots),
+  };
+  return cmocka_run_group_tests(tests, gt_ctx_setup, gt_ctx_teardown);
+}
+
+#else
+
+int main(void) {
+  printf("test_gpu_optim: skipped, graft was built without CUDA\n");
+  return 77;
+}
+
+#endif
