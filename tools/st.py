@@ -41,7 +41,7 @@ def save(path, tensors, metadata=None):
     offset = 0
     for name, t in tensors.items():
         forced, arr = _to_numpy(t)
-        arr = np.ascontiguousarray(arr)
+        arr = np.array(arr, order="C", copy=False)  # keeps 0-d tensors 0-d
         dtype = forced or _NP_TO_ST[arr.dtype]
         raw = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
         header[name] = {"dtype": dtype, "shape": list(arr.shape),

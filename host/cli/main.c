@@ -3,13 +3,26 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/commands.h"
 #include "core/log.h"
 
+typedef struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *help;
+} command;
+
+static const command commands[] = {
+    {"step", graft_cmd_step, "one training step on a given batch, written out for parity checks"},
+    {"bench", graft_cmd_bench, "training throughput of a model on random data"},
+    {"weights", graft_cmd_weights, "list or validate a safetensors weights file"},
+};
+
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: graft <command> [key=value ...]\n"
-          "commands:\n"
-          "  version    print the version\n");
+  fprintf(f, "usage: graft <command> [key=value ...]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+  fprintf(f, "  %-10s %s\n", "version", "print the version");
 }
 
 int main(int argc, char **argv) {
@@ -17,15 +30,18 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
     printf("graft 0.1.0\n");
     return 0;
   }
-  if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+  if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
     usage(stdout);
     return 0;
   }
-  GRAFT_ERROR("unknown command '%s'", argv[1]);
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 2, argv + 2);
+  GRAFT_ERROR("unknown command '%s'", cmd);
   usage(stderr);
   return 2;
 }

@@ -1,0 +1,28 @@
+/* model_args.h: the keys shared by every command that builds a model
+ * (model, num_classes, widths, weights, strict, seed) or an optimizer
+ * (optimizer, lr, momentum, nesterov, weight_decay, betas, eps). */
+#ifndef GRAFT_MODEL_ARGS_H
+#define GRAFT_MODEL_ARGS_H
+
+#include <stdint.h>
+
+#include "cli/args.h"
+#include "nn/net.h"
+#include "optim/optim.h"
+
+typedef struct {
+  const char *model;   /* resnet18, resnet50, resnet20, ... */
+  int num_classes;
+  const char *widths;  /* stage widths override, or NULL */
+  const char *weights; /* file, "hash:SEED", or NULL for a fresh init */
+  int strict;
+  uint64_t seed;
+} graft_model_args;
+
+graft_status graft_model_args_get(graft_args *a, graft_model_args *m);
+/* Builds the ResNet for (net->batch, h, w, c) inputs and loads weights. */
+graft_status graft_model_build(graft_net *net, const graft_model_args *m, int h, int w, int c);
+
+graft_status graft_optim_args_get(graft_args *a, graft_optim_cfg *cfg);
+
+#endif

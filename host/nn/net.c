@@ -1,0 +1,265 @@
+/* net.c: the graph container: values, parameters, layers, arena planning,
+ * parameter initialization, and the forward and backward sweeps. */
+#include "nn/net.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "nn/layer.h"
+#include "ops/math.h"
+#include "ops/ops.h"
+
+void graft_net_init(graft_net *net, int batch) {
+  memset(net, 0, sizeof *net);
+  net->batch = batch;
+  net->input = -1;
+  net->output = -1;
+}
+
+void graft_net_free(graft_net *net) {
+  if (!net) return;
+  for (int i = 0; i < net->nlayers; i++) {
+    if (!net->layers[i]) continue;
+    free(net->layers[i]->priv);
+    free(net->layers[i]);
+  }
+  free(net->layers);
+  free(net->values);
+  free(net->params);
+  free(net->slots);
+  graft_arena_free(&net->act);
+  graft_arena_free(&net->act_grad);
+  graft_arena_free(&net->param);
+  graft_arena_free(&net->grad);
+  graft_arena_free(&net->buffer);
+  graft_arena_free(&net->scratch);
+  memset(net, 0, sizeof *net);
+}
+
+/* Grows an array of elements of size elem to hold one more. */
+static int grow(void **arr, int *cap, int n, size_t elem) {
+  if (n < *cap) return 1;
+  int ncap = *cap ? *cap * 2 : 32;
+  void *p = realloc(*arr, (size_t)ncap * elem);
+  if (!p) return 0;
+  *arr = p;
+  *cap = ncap;
+  return 1;
+}
+
+int graft_net_add_value(graft_net *net, graft_shape shape) {
+  if (!grow((void **)&net->values, &net->cap_values, net->nvalues, sizeof(graft_value))) {
+    GRAFT_ERROR("out of memory adding a value");
+    return -1;
+  }
+  graft_value *v = &net->values[net->nvalues];
+  v->shape = shape;
+  v->count = (size_t)graft_shape_numel(&shape);
+  v->offset = graft_arena_plan_reserve(&net->act_plan, v->count);
+  return net->nvalues++;
+}
+
+int graft_net_add_param(graft_net *net, const char *name, graft_shape file_shape,
+                        graft_layout layout, graft_init init, graft_param_kind kind) {
+  if (strlen(name) >= GRAFT_NAME_MAX) {
+    GRAFT_ERROR("parameter name too long: %s", name);
+    return -1;
+  }
+  if (graft_net_find_param(net, name) >= 0) {
+    GRAFT_ERROR("duplicate parameter name %s", name);
+    return -1;
+  }
+  if (!grow((void **)&net->params, &net->cap_params, net->nparams, sizeof(graft_param))) {
+    GRAFT_ERROR("out of memory adding parameter %s", name);
+    return -1;
+  }
+  graft_param *p = &net->params[net->nparams];
+  memset(p, 0, sizeof *p);
+  snprintf(p->name, sizeof p->name, "%s", name);
+  p->shape = file_shape;
+  p->layout = layout;
+  p->init = init;
+  p->kind = kind;
+  p->count = kind == GRAFT_PARAM_COUNTER ? 0 : (size_t)graft_shape_numel(&file_shape);
+  p->slot = -1;
+  /* fan_in / fan_out as torch.nn.init computes them: dim 1 and dim 0 times
+   * the receptive field. */
+  int64_t receptive = 1;
+  for (int i = 2; i < file_shape.ndim; i++) receptive *= file_shape.dim[i];
+  p->fan_out = file_shape.ndim >= 1 ? file_shape.dim[0] * receptive : 1;
+  p->fan_in = file_shape.ndim >= 2 ? file_shape.dim[1] * receptive : p->fan_out;
+  if (kind != GRAFT_PARAM_COUNTER)
+    p->offset = graft_arena_plan_reserve(kind == GRAFT_PARAM_BUFFER ? &net->buffer_plan : &net->param_plan,
+                                         p->count);
+  return net->nparams++;
+}
+
+graft_status graft_net_add_layer(graft_net *net, graft_layer *layer) {
+  if (!grow((void **)&net->layers, &net->cap_layers, net->nlayers, sizeof(graft_layer *)))
+    GRAFT_FAIL(GRAFT_ENOMEM, "out of memory adding layer %s", layer->name);
+  net->layers[net->nlayers++] = layer;
+  return GRAFT_OK;
+}
+
+graft_layer *graft_layer_new(const graft_layer_type *type, const char *name, size_t priv_size) {
+  graft_layer *l = calloc(1, sizeof *l);
+  if (!l) return NULL;
+  l->type = type;
+  snprintf(l->name, sizeof l->name, "%s", name);
+  l->priv = calloc(1, priv_size ? priv_size : 1);
+  if (!l->priv) {
+    free(l);
+    return NULL;
+  }
+  return l;
+}
+
+void graft_layer_discard(graft_layer *l) {
+  if (!l) return;
+  free(l->priv);
+  free(l);
+}
+
+int graft_layer_attach(graft_net *net, graft_layer *l, const int *in, int nin, graft_shape out) {
+  for (int i = 0; i < nin && i < GRAFT_LAYER_MAX_IN; i++) l->in[i] = in[i];
+  l->nin = nin;
+  l->out = graft_net_add_value(net, out);
+  if (l->out < 0 || graft_net_add_layer(net, l) != GRAFT_OK) {
+    GRAFT_ERROR("cannot add layer %s", l->name);
+    graft_layer_discard(l);
+    return -1;
+  }
+  return l->out;
+}
+
+/* Standard normal from two hashed uniforms (Box-Muller). */
+static float hashed_normal(uint64_t seed, uint64_t i) {
+  double u1 = ((double)(graft_hash64(seed, 2 * i) >> 11) + 1.0) / 9007199254740993.0;
+  double u2 = (double)(graft_hash64(seed, 2 * i + 1) >> 11) / 9007199254740992.0;
+  return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+void graft_net_init_param(graft_net *net, int id, uint64_t seed) {
+  graft_param *p = &net->params[id];
+  if (p->kind == GRAFT_PARAM_COUNTER) {
+    p->counter = 0;
+    return;
+  }
+  float *dst = graft_net_param(net, id);
+  uint64_t s = graft_hash64(seed, (uint64_t)id);
+  switch (p->init) {
+    case GRAFT_INIT_ZERO:
+      memset(dst, 0, p->count * sizeof(float));
+      break;
+    case GRAFT_INIT_ONE:
+      for (size_t i = 0; i < p->count; i++) dst[i] = 1.0f;
+      break;
+    case GRAFT_INIT_KAIMING_FAN_OUT: {
+      float std = (float)sqrt(2.0 / (double)p->fan_out);
+      for (size_t i = 0; i < p->count; i++) dst[i] = std * hashed_normal(s, i);
+      break;
+    }
+    case GRAFT_INIT_LINEAR_UNIFORM: {
+      float bound = (float)(1.0 / sqrt((double)p->fan_in));
+      for (size_t i = 0; i < p->count; i++) dst[i] = bound * (2.0f * graft_hash_uniform(s, i) - 1.0f);
+      break;
+    }
+  }
+}
+
+graft_status graft_net_finalize(graft_net *net, uint64_t seed) {
+  if (net->input < 0 || net->output < 0)
+    GRAFT_FAIL(GRAFT_EINVAL, "network has no input or output");
+  GRAFT_TRY(graft_arena_init(&net->act, net->act_plan.used));
+  GRAFT_TRY(graft_arena_init(&net->act_grad, net->act_plan.used));
+  GRAFT_TRY(graft_arena_init(&net->param, net->param_plan.used));
+  GRAFT_TRY(graft_arena_init(&net->grad, net->param_plan.used));
+  GRAFT_TRY(graft_arena_init(&net->buffer, net->buffer_plan.used));
+  GRAFT_TRY(graft_arena_init(&net->scratch, net->scratch_plan.used));
+  net->slots = calloc((size_t)(net->nparams ? net->nparams : 1), sizeof *net->slots);
+  if (!net->slots) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory for optimizer slots");
+  net->nslots = 0;
+  for (int i = 0; i < net->nparams; i++) {
+    graft_param *p = &net->params[i];
+    if (p->kind != GRAFT_PARAM_WEIGHT) continue;
+    graft_param_slot *s = &net->slots[net->nslots];
+    s->offset = p->offset;
+    s->count = p->count;
+    s->lr_mult = 1.0f;
+    s->decay = 1;
+    s->frozen = 0;
+    s->step = 0;
+    p->slot = net->nslots++;
+  }
+  for (int i = 0; i < net->nparams; i++) graft_net_init_param(net, i, seed);
+  return GRAFT_OK;
+}
+
+float *graft_net_act(graft_net *net, int value) { return net->act.data + net->values[value].offset; }
+
+float *graft_net_act_grad(graft_net *net, int value) {
+  return net->act_grad.data + net->values[value].offset;
+}
+
+float *graft_net_param(graft_net *net, int id) {
+  graft_param *p = &net->params[id];
+  if (p->kind == GRAFT_PARAM_COUNTER) return NULL;
+  return (p->kind == GRAFT_PARAM_BUFFER ? net->buffer.data : net->param.data) + p->offset;
+}
+
+float *graft_net_grad(graft_net *net, int id) {
+  graft_param *p = &net->params[id];
+  return p->kind == GRAFT_PARAM_WEIGHT ? net->grad.data + p->offset : NULL;
+}
+
+int graft_net_find_param(const graft_net *net, const char *name) {
+  for (int i = 0; i < net->nparams; i++)
+    if (!strcmp(net->params[i].name, name)) return i;
+  return -1;
+}
+
+size_t graft_net_trainable_count(const graft_net *net) {
+  size_t n = 0;
+  for (int i = 0; i < net->nparams; i++)
+    if (net->params[i].kind == GRAFT_PARAM_WEIGHT) n += net->params[i].count;
+  return n;
+}
+
+size_t graft_net_workspace_bytes(const graft_net *net, const graft_ctx *ctx) {
+  size_t most = 0;
+  for (int i = 0; i < net->nlayers; i++) {
+    const graft_layer *l = net->layers[i];
+    if (!l->type->workspace) continue;
+    size_t b = l->type->workspace(l, ctx);
+    if (b > most) most = b;
+  }
+  return most;
+}
+
+graft_status graft_net_forward(graft_net *net, graft_ctx *ctx, int train) {
+  for (int i = 0; i < net->nlayers; i++) {
+    graft_layer *l = net->layers[i];
+    graft_status s = l->type->forward(l, net, ctx, train);
+    if (s != GRAFT_OK) GRAFT_FAIL(s, "forward of %s (%s) failed: %s", l->name, l->type->kind, graft_status_str(s));
+  }
+  return GRAFT_OK;
+}
+
+graft_status graft_net_zero_grads(graft_net *net, graft_ctx *ctx) {
+  (void)ctx;
+  memset(net->act_grad.data, 0, net->act_grad.cap * sizeof(float));
+  memset(net->grad.data, 0, net->grad.cap * sizeof(float));
+  return GRAFT_OK;
+}
+
+graft_status graft_net_backward(graft_net *net, graft_ctx *ctx) {
+  for (int i = net->nlayers - 1; i >= 0; i--) {
+    graft_layer *l = net->layers[i];
+    graft_status s = l->type->backward(l, net, ctx);
+    if (s != GRAFT_OK) GRAFT_FAIL(s, "backward of %s (%s) failed: %s", l->name, l->type->kind, graft_status_str(s));
+  }
+  return GRAFT_OK;
+}

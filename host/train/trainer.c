@@ -1,0 +1,79 @@
+/* trainer.c: forward, loss, backward and update for one batch. */
+#include "train/trainer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+void graft_trainer_free(graft_trainer *t) {
+  if (!t) return;
+  if (t->ctx && t->workspace && t->ctx->workspace == t->workspace) {
+    t->ctx->workspace = NULL;
+    t->ctx->workspace_bytes = 0;
+  }
+  free(t->workspace);
+  free(t->labels);
+  free(t->scalars);
+  graft_arena_free(&t->state);
+  memset(t, 0, sizeof *t);
+}
+
+graft_status graft_trainer_init(graft_trainer *t, graft_net *net, graft_ctx *ctx, const graft_optim_cfg *opt,
+                                float label_smoothing) {
+  memset(t, 0, sizeof *t);
+  t->net = net;
+  t->ctx = ctx;
+  t->opt = *opt;
+  GRAFT_TRY(graft_optim_cfg_check(opt));
+  if (label_smoothing < 0.0f || label_smoothing > 1.0f)
+    GRAFT_FAIL(GRAFT_EINVAL, "label_smoothing=%g: expected a value in [0, 1]", (double)label_smoothing);
+  size_t total = net->param.cap;
+  graft_status s = graft_arena_init(&t->state, (size_t)graft_optim_state_planes(opt) * total);
+  if (s != GRAFT_OK) goto fail;
+  t->labels = calloc((size_t)net->batch, sizeof *t->labels);
+  t->scalars = calloc(2, sizeof *t->scalars);
+  if (!t->labels || !t->scalars) {
+    s = GRAFT_ENOMEM;
+    goto fail;
+  }
+  size_t ws = graft_net_workspace_bytes(net, ctx);
+  if (ws > ctx->workspace_bytes) {
+    t->workspace = malloc(ws);
+    if (!t->workspace) {
+      s = GRAFT_ENOMEM;
+      goto fail;
+    }
+    ctx->workspace = t->workspace;
+    ctx->workspace_bytes = ws;
+  }
+  t->xent = (graft_xent_desc){.n = net->batch, .k = net->num_classes, .label_smoothing = label_smoothing,
+                              .ignore_index = -100, .class_weight = NULL};
+  return GRAFT_OK;
+fail:
+  GRAFT_ERROR("cannot set up training: %s", graft_status_str(s));
+  graft_trainer_free(t);
+  return s;
+}
+
+graft_status graft_trainer_forward_backward(graft_trainer *t, const int32_t *labels, float *loss) {
+  graft_net *net = t->net;
+  graft_ctx *ctx = t->ctx;
+  memcpy(t->labels, labels, (size_t)net->batch * sizeof *labels);
+  GRAFT_TRY(graft_net_forward(net, ctx, 1));
+  const float *logits = graft_net_act(net, net->output);
+  GRAFT_TRY(ctx->backend->xent_forward(ctx, &t->xent, logits, t->labels, &t->scalars[0]));
+  GRAFT_TRY(graft_net_zero_grads(net, ctx));
+  t->scalars[1] = 1.0f;
+  GRAFT_TRY(ctx->backend->xent_backward(ctx, &t->xent, logits, t->labels, &t->scalars[1],
+                                        graft_net_act_grad(net, net->output)));
+  GRAFT_TRY(graft_net_backward(net, ctx));
+  if (loss) *loss = t->scalars[0];
+  return GRAFT_OK;
+}
+
+graft_status graft_trainer_update(graft_trainer *t) {
+  graft_net *net = t->net;
+  return graft_optim_step_ref(t->ctx, &t->opt, net->slots, net->nslots, net->param.data, net->grad.data,
+                              t->state.data, net->param.cap);
+}
