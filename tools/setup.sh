@@ -27,3 +27,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
 else
   echo "setup: all Debian packages present"
 fi
+
+# The safetensors interoperability test reads graft's files with the
+# reference Python implementation, installed for the python3 on PATH.
+if ! python3 -c "import safetensors.numpy, numpy" 2>/dev/null; then
+  echo "setup: installing safetensors and numpy for $(command -v python3)"
+  python3 -m pip install -q safetensors numpy
+fi
