@@ -15,6 +15,7 @@ graft_status graft_model_args_get(graft_args *a, graft_model_args *m) {
   GRAFT_TRY(graft_args_int(a, "num_classes", 10, &m->num_classes));
   GRAFT_TRY(graft_args_bool(a, "strict", 0, &m->strict));
   GRAFT_TRY(graft_args_u64(a, "seed", 0, &m->seed));
+  GRAFT_TRY(graft_args_float(a, "dropout", 0.0f, &m->dropout));
   if (m->num_classes < 1) GRAFT_FAIL(GRAFT_EINVAL, "num_classes=%d: expected at least 1", m->num_classes);
   return GRAFT_OK;
 }
@@ -23,6 +24,7 @@ graft_status graft_model_build(graft_net *net, const graft_model_args *m, int h,
   graft_resnet_spec spec;
   GRAFT_TRY(graft_resnet_spec_from_name(m->model, &spec));
   if (m->widths) GRAFT_TRY(graft_resnet_spec_set_widths(&spec, m->widths));
+  spec.head_dropout = m->dropout;
   GRAFT_TRY(graft_resnet_build(net, &spec, h, w, c, m->num_classes, m->seed));
   if (!m->weights) return GRAFT_OK;
   graft_load_opts opts = {.strict = m->strict};

@@ -17,6 +17,7 @@ typedef struct {
   const char *weights; /* file, "hash:SEED", or NULL for a fresh init */
   int strict;
   uint64_t seed;
+  float dropout;       /* before the classifier head */
 } graft_model_args;
 
 graft_status graft_model_args_get(graft_args *a, graft_model_args *m);

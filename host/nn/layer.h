@@ -50,6 +50,7 @@ int graft_maxpool(graft_net *net, const char *name, int x, int kernel, int strid
 int graft_global_avgpool(graft_net *net, const char *name, int x);
 int graft_linear(graft_net *net, const char *name, int x, int out_features);
 int graft_add(graft_net *net, const char *name, int a, int b);
+int graft_dropout(graft_net *net, const char *name, int x, float p);
 
 /* bn_freeze: every batch-norm layer normalizes with its running statistics
  * even in training, and leaves them unchanged. */

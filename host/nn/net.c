@@ -245,6 +245,7 @@ graft_status graft_net_forward(graft_net *net, graft_ctx *ctx, int train) {
     graft_status s = l->type->forward(l, net, ctx, train);
     if (s != GRAFT_OK) GRAFT_FAIL(s, "forward of %s (%s) failed: %s", l->name, l->type->kind, graft_status_str(s));
   }
+  if (train) net->train_forwards++;
   return GRAFT_OK;
 }
 

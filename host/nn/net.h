@@ -82,6 +82,7 @@ typedef struct graft_net {
 
   graft_arena_plan act_plan, param_plan, buffer_plan, scratch_plan;
   graft_arena act, act_grad, param, grad, buffer, scratch;
+  int64_t train_forwards; /* training-mode forward passes: seeds dropout */
 } graft_net;
 
 void graft_net_init(graft_net *net, int batch);

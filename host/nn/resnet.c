@@ -10,10 +10,10 @@
 #include "ops/ops.h"
 
 static const graft_resnet_spec imagenet_specs[] = {
-    {"resnet18", 0, 0, 4, {2, 2, 2, 2}, {64, 128, 256, 512}},
-    {"resnet34", 0, 0, 4, {3, 4, 6, 3}, {64, 128, 256, 512}},
-    {"resnet50", 0, 1, 4, {3, 4, 6, 3}, {64, 128, 256, 512}},
-    {"resnet101", 0, 1, 4, {3, 4, 23, 3}, {64, 128, 256, 512}},
+    {"resnet18", 0, 0, 4, {2, 2, 2, 2}, {64, 128, 256, 512}, 0.0f},
+    {"resnet34", 0, 0, 4, {3, 4, 6, 3}, {64, 128, 256, 512}, 0.0f},
+    {"resnet50", 0, 1, 4, {3, 4, 6, 3}, {64, 128, 256, 512}, 0.0f},
+    {"resnet101", 0, 1, 4, {3, 4, 23, 3}, {64, 128, 256, 512}, 0.0f},
 };
 
 graft_status graft_resnet_spec_from_name(const char *model, graft_resnet_spec *spec) {
@@ -124,6 +124,7 @@ graft_status graft_resnet_build(graft_net *net, const graft_resnet_spec *spec, i
     }
   }
   if (x >= 0) x = graft_global_avgpool(net, "avgpool", x);
+  if (x >= 0 && spec->head_dropout > 0.0f) x = graft_dropout(net, "dropout", x, spec->head_dropout);
   int first_head = net->nparams;
   if (x >= 0) x = graft_linear(net, "fc", x, num_classes);
   if (x < 0) GRAFT_FAIL(GRAFT_EINVAL, "cannot build %s for %dx%dx%d inputs", spec->name, h, w, in_ch);

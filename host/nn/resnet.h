@@ -18,6 +18,7 @@ typedef struct {
   int stages;
   int blocks[GRAFT_RESNET_MAX_STAGES];
   int widths[GRAFT_RESNET_MAX_STAGES]; /* planes per stage (before expansion) */
+  float head_dropout; /* dropout before fc; 0 for none (no parameters either way) */
 } graft_resnet_spec;
 
 /* Looks up "resnet18", "resnet34", "resnet50", "resnet101", or a CIFAR-style

@@ -1,0 +1,46 @@
+/* run_dir.c: run folders and their append-only logs. */
+#define _POSIX_C_SOURCE 200809L
+#include "train/run_dir.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/log.h"
+
+graft_status graft_mkdirs(const char *path) {
+  char buf[4096];
+  if (strlen(path) >= sizeof buf) GRAFT_FAIL(GRAFT_EINVAL, "path too long: %s", path);
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(buf, 0755) && errno != EEXIST) GRAFT_FAIL(GRAFT_EIO, "cannot create folder %s: %s", buf, strerror(errno));
+    *p = '/';
+  }
+  if (mkdir(buf, 0755) && errno != EEXIST) GRAFT_FAIL(GRAFT_EIO, "cannot create folder %s: %s", buf, strerror(errno));
+  return GRAFT_OK;
+}
+
+graft_status graft_run_dir_create(const char *parent, const char *name, char *out, size_t len) {
+  GRAFT_TRY(graft_mkdirs(parent));
+  for (int i = 1; i < 10000; i++) {
+    int n = i == 1 ? snprintf(out, len, "%s/%s", parent, name) : snprintf(out, len, "%s/%s-%d", parent, name, i);
+    if (n < 0 || (size_t)n >= len) GRAFT_FAIL(GRAFT_EINVAL, "run folder path too long under %s", parent);
+    if (mkdir(out, 0755) == 0) return GRAFT_OK;
+    if (errno != EEXIST) GRAFT_FAIL(GRAFT_EIO, "cannot create run folder %s: %s", out, strerror(errno));
+  }
+  GRAFT_FAIL(GRAFT_EIO, "no free run folder name for %s under %s", name, parent);
+}
+
+graft_status graft_run_append(const char *dir, const char *file, const char *text) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  FILE *f = fopen(path, "a");
+  if (!f) GRAFT_FAIL(GRAFT_EIO, "cannot open %s: %s", path, strerror(errno));
+  int bad = fputs(text, f) < 0;
+  bad |= fclose(f) != 0;
+  if (bad) GRAFT_FAIL(GRAFT_EIO, "cannot append to %s: %s", path, strerror(errno));
+  return GRAFT_OK;
+}

@@ -1,0 +1,19 @@
+/* run_dir.h: the run folder of `graft train`: creating it (runs/<name>,
+ * runs/<name>-2, ... so an earlier run is never overwritten), paths inside
+ * it, and appending lines to its logs. */
+#ifndef GRAFT_RUN_DIR_H
+#define GRAFT_RUN_DIR_H
+
+#include <stddef.h>
+
+#include "core/status.h"
+
+/* Creates parent (and its parents) and a new folder parent/name, or
+ * parent/name-2 and so on when taken; the chosen path goes to out. */
+graft_status graft_run_dir_create(const char *parent, const char *name, char *out, size_t len);
+/* Creates path and any missing parents (mode 0755). */
+graft_status graft_mkdirs(const char *path);
+/* Appends text (a whole line) to dir/file, creating it. */
+graft_status graft_run_append(const char *dir, const char *file, const char *text);
+
+#endif
