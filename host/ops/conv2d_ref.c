@@ -21,7 +21,8 @@
 #include "ops/ops.h"
 
 /* Upper bound on the im2col buffer of one batch chunk (one image's columns
- * when a single image needs more). Small enough to stay near the caches. */
+ * when a single image needs more). ResNet-18 training at 64x64 ran no faster
+ * with 32 MB and 5% slower with 2 MB, so the workspace stays modest. */
 #define CONV_CHUNK_BYTES ((size_t)8 << 20)
 /* Channels summed per task in the bias gradient. */
 #define CONV_BIAS_BLOCK 16
