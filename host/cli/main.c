@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "core/log.h"
+#include "data/data_cli.h"
 
 typedef struct {
   const char *name;
@@ -13,8 +14,11 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"inspect", graft_cmd_inspect, "dataset report: counts, imbalance, unreadable files, duplicates, leakage"},
+    {"prepare", graft_cmd_prepare, "decode a dataset once into a cache file"},
     {"step", graft_cmd_step, "one training step on a given batch, written out for parity checks"},
     {"bench", graft_cmd_bench, "training throughput of a model on random data"},
+    {"bench-data", graft_cmd_bench_data, "data pipeline throughput"},
     {"weights", graft_cmd_weights, "list or validate a safetensors weights file"},
 };
 
