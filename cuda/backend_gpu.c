@@ -35,4 +35,6 @@ const graft_backend graft_backend_gpu = {
     .bce_backward = graft_bce_backward_gpu,
     .mse_forward = graft_mse_forward_gpu,
     .mse_backward = graft_mse_backward_gpu,
+    .metrics_update = graft_metrics_update_gpu,
+    .metrics_update_regression = graft_metrics_update_regression_gpu,
 };

@@ -81,6 +81,10 @@ graft_status graft_mse_forward_gpu(graft_ctx *, int64_t, const float *, const fl
 graft_status graft_mse_backward_gpu(graft_ctx *, int64_t, const float *, const float *,
                                     const float *, float *);
 
+/* metrics.cu */
+graft_status graft_metrics_update_gpu(graft_ctx *, int, int, const float *, const int32_t *, uint64_t *);
+graft_status graft_metrics_update_regression_gpu(graft_ctx *, int64_t, const float *, const float *, double *);
+
 #ifdef __cplusplus
 }
 #endif

@@ -33,4 +33,6 @@ const graft_backend graft_backend_ref = {
     .bce_backward = graft_bce_backward_ref,
     .mse_forward = graft_mse_forward_ref,
     .mse_backward = graft_mse_backward_ref,
+    .metrics_update = graft_metrics_update_ref,
+    .metrics_update_regression = graft_metrics_update_regression_ref,
 };

@@ -95,6 +95,17 @@ typedef struct {
   const float *class_weight; /* (K) in backend memory, or NULL */
 } graft_xent_desc;
 
+/* ---- metric accumulation ------------------------------------------------ */
+/* The classification counters metrics_update adds to, one buffer of
+ * GRAFT_METRICS_COUNTS(K) uint64: the confusion matrix (K, K), row = true
+ * class, column = predicted class (the first largest logit, as
+ * torch.argmax), then the top-5 hits, then the samples left out because
+ * their label is outside [0, K) (-1 marks "no label"). */
+#define GRAFT_METRICS_COUNTS(k) ((size_t)(k) * (size_t)(k) + 2)
+/* The regression sums metrics_update_regression adds to, one buffer of
+ * GRAFT_METRICS_SUMS doubles: squared errors, absolute errors, samples. */
+#define GRAFT_METRICS_SUMS 3
+
 /* ---- the backend table -------------------------------------------------- */
 typedef struct graft_backend {
   const char *name;
@@ -218,6 +229,17 @@ typedef struct graft_backend {
                               const float *target, float *loss);
   graft_status (*mse_backward)(graft_ctx *ctx, int64_t n, const float *pred,
                                const float *target, const float *dloss, float *dpred);
+
+  /* Add a batch to counters the caller zeroes once per epoch; the host reads
+   * them back once per epoch (metrics/metrics.h turns them into figures). */
+  graft_status (*metrics_update)(graft_ctx *ctx, int n, int k,
+                                 const float *logits,   /* (N, K) */
+                                 const int32_t *labels, /* (N) */
+                                 uint64_t *counts);     /* (K*K + 2) accumulated */
+  graft_status (*metrics_update_regression)(graft_ctx *ctx, int64_t n,
+                                            const float *pred,   /* (N) */
+                                            const float *target, /* (N) */
+                                            double *sums);       /* (3) accumulated */
 } graft_backend;
 
 extern const graft_backend graft_backend_ref;
@@ -274,6 +296,11 @@ graft_status graft_bce_backward_ref(graft_ctx *, int64_t, const float *, const f
 graft_status graft_mse_forward_ref(graft_ctx *, int64_t, const float *, const float *, float *);
 graft_status graft_mse_backward_ref(graft_ctx *, int64_t, const float *, const float *,
                                     const float *, float *);
+/* host/metrics/metrics_ref.c */
+graft_status graft_metrics_update_ref(graft_ctx *, int, int, const float *, const int32_t *,
+                                      uint64_t *);
+graft_status graft_metrics_update_regression_ref(graft_ctx *, int64_t, const float *,
+                                                 const float *, double *);
 
 #ifdef __cplusplus
 }
