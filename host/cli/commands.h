@@ -14,4 +14,7 @@ int graft_cmd_step(int argc, char **argv);
 /* graft bench: training throughput on random data. */
 int graft_cmd_bench(int argc, char **argv);
 
+/* graft train: fine-tune a classifier on a dataset (config keys: --help). */
+int graft_cmd_train(int argc, char **argv);
+
 #endif

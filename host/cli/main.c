@@ -14,6 +14,7 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"train", graft_cmd_train, "fine-tune a classifier on a dataset (graft train --help lists every key)"},
     {"inspect", graft_cmd_inspect, "dataset report: counts, imbalance, unreadable files, duplicates, leakage"},
     {"prepare", graft_cmd_prepare, "decode a dataset once into a cache file"},
     {"step", graft_cmd_step, "one training step on a given batch, written out for parity checks"},

@@ -32,8 +32,8 @@ graft_status graft_checkpoint_save(const char *path, graft_net *net, const graft
     s = graft_st_list_add(&l, "train.progress", GRAFT_DTYPE_I64, graft_shape_make(1, d), ints);
   }
   if (s == GRAFT_OK) {
-    double vals[2] = {pr->best, pr->loss_sum};
-    int64_t d[1] = {2};
+    double vals[3] = {pr->best, pr->loss_sum, pr->es_best};
+    int64_t d[1] = {3};
     s = graft_st_list_add(&l, "train.values", GRAFT_DTYPE_F64, graft_shape_make(1, d), vals);
   }
   if (s == GRAFT_OK) s = graft_st_list_write(&l, path, meta, n_meta);
@@ -63,17 +63,17 @@ graft_status graft_checkpoint_load(const char *path, graft_net *net, graft_train
   graft_load_opts opts = {.strict = 1, .prefix = "model.", .quiet = 1};
   int64_t *steps = malloc((size_t)(net->nslots ? net->nslots : 1) * sizeof *steps);
   int64_t ints[PROGRESS_INTS];
-  double vals[2];
+  double vals[3];
   s = steps ? graft_weights_load_st(net, &f, &opts, NULL) : GRAFT_ENOMEM;
   if (s == GRAFT_OK && tr->state.cap) s = read_exact(&f, "optim.state", GRAFT_DTYPE_F32, tr->state.cap, tr->state.data);
   if (s == GRAFT_OK) s = read_exact(&f, "optim.step", GRAFT_DTYPE_I64, (size_t)net->nslots, steps);
   if (s == GRAFT_OK) s = read_exact(&f, "train.progress", GRAFT_DTYPE_I64, PROGRESS_INTS, ints);
-  if (s == GRAFT_OK) s = read_exact(&f, "train.values", GRAFT_DTYPE_F64, 2, vals);
+  if (s == GRAFT_OK) s = read_exact(&f, "train.values", GRAFT_DTYPE_F64, 3, vals);
   if (s == GRAFT_OK) {
     for (int i = 0; i < net->nslots; i++) net->slots[i].step = steps[i];
     *pr = (graft_progress){.epoch = ints[0], .batch = ints[1], .step = ints[2], .best_epoch = ints[3],
                            .bad_epochs = ints[4], .skipped = ints[5], .loss_count = ints[6],
-                           .best = vals[0], .loss_sum = vals[1]};
+                           .best = vals[0], .loss_sum = vals[1], .es_best = vals[2]};
     net->train_forwards = ints[7];
   } else {
     GRAFT_ERROR("cannot resume from %s", path);

@@ -20,9 +20,10 @@ typedef struct {
   int64_t batch;      /* batches done in the current epoch; 0 at a boundary */
   int64_t step;       /* optimizer steps so far */
   int64_t best_epoch; /* epoch of the best validation metric (-1: none yet) */
-  int64_t bad_epochs; /* epochs since the best (early stopping) */
+  int64_t bad_epochs; /* epochs since es_best improved (early stopping) */
   int64_t skipped;    /* steps skipped for a non-finite loss */
-  double best;        /* best value of the chosen metric */
+  double best;        /* best value of best_metric */
+  double es_best;     /* best value of early_stop_metric */
   double loss_sum;    /* training loss summed over this epoch's batches so far */
   int64_t loss_count; /* ... and how many */
 } graft_progress;

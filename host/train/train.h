@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "cli/model_args.h"
+#include "config/config.h"
 #include "core/status.h"
 #include "data/loader.h"
 #include "optim/optim.h"
@@ -23,15 +24,14 @@ typedef struct {
   graft_model_args model;
   /* data */
   const char *data;
-  int image_size, resize, batch, workers;
+  int image_size, batch, workers;
   graft_cache_mode cache;
+  const char *cache_file; /* cache=file: written by graft prepare */
   graft_bad_image on_bad_image;
   double val_ratio;
   uint64_t seed;
   int balanced_loss;    /* class_weights=balanced */
-  float crop_scale_min; /* random resized crop's smallest area fraction */
-  float hflip;          /* flip probability */
-  float mean[3], std[3];
+  graft_cls_aug aug;    /* size is image_size; resize 0 means image_size * 8/7 */
   /* optimization */
   graft_optim_cfg optim;
   float backbone_lr_mult;
@@ -52,14 +52,15 @@ typedef struct {
   const char *out;      /* parent of run folders */
   const char *name;     /* run folder name; NULL: the data folder's name */
   const char *resume;   /* a run folder to continue */
-  const char *best_metric; /* "accuracy", "macro_f1", "loss", ... */
+  const char *best_metric; /* "accuracy", "macro_f1", "loss", ..., "auto" */
+  const char *early_stop_metric; /* as best_metric; "auto": best_metric */
   int early_stop_patience; /* 0: off */
-  int save_every;       /* also checkpoint every N steps; 0: epochs only */
+  int save_every;       /* epochs between last.safetensors and checkpoint writes; 0: the end only */
   int log_every;
   int quiet;
   int nan_skip;         /* nan_policy=skip; else stop */
   int threads;
-  const char *config_snapshot; /* resolved config text to store in the run */
+  const graft_config *config; /* resolved config, stored as config.ini in the run (may be NULL) */
 } graft_train_opts;
 
 void graft_train_opts_defaults(graft_train_opts *o);

@@ -1,0 +1,167 @@
+/* cmd_train.c: `graft train`, the command users live in. Reads the
+ * configuration (INI files with -c, then key=value overrides; resume=DIR
+ * starts from DIR/config.ini), turns it into graft_train_opts and runs the
+ * loop. Keys of features this build does not have yet are refused when set
+ * to anything but their default, rather than silently ignored. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "config/config.h"
+#include "core/log.h"
+#include "train/train.h"
+
+#define GET(kind, key, ...)                                          \
+  do {                                                               \
+    graft_status get_s_ = graft_config_##kind(cfg, key, __VA_ARGS__); \
+    if (get_s_ != GRAFT_OK) return get_s_;                           \
+  } while (0)
+
+/* Index of value in choices (NULL-terminated), or -1. */
+static int choice(const char *value, const char *const *choices) {
+  for (int i = 0; value && choices[i]; i++)
+    if (!strcmp(value, choices[i])) return i;
+  return -1;
+}
+
+/* A key whose feature is not in this build must keep its default (a run's
+ * own config.ini lists every key, at its default or not). */
+static graft_status refuse_if_set(const graft_config *cfg, const char *key, const char *why) {
+  if (graft_config_is_default(cfg, key) == 0) {
+    const char *v = NULL;
+    graft_config_str(cfg, key, &v);
+    GRAFT_FAIL(GRAFT_EUNSUPPORTED, "%s=%s: %s", key, v ? v : "", why);
+  }
+  return GRAFT_OK;
+}
+
+static graft_status opts_from_config(const graft_config *cfg, graft_train_opts *o) {
+  static const char *const optimizers[] = {"sgd", "adamw", NULL};
+  static const char *const schedules[] = {"cosine", "step", "constant", NULL};
+  static const char *const caches[] = {"none", "ram", "file", NULL};
+  static const char *const freezes[] = {"none", "layer1", "layer2", "layer3", "layer4", "backbone", NULL};
+  const char *s = NULL;
+  graft_train_opts_defaults(o);
+  GET(str, "model", &o->model.model);
+  GET(int, "num_classes", &o->model.num_classes);
+  GET(str, "widths", &o->model.widths);
+  GET(str, "weights", &o->model.weights);
+  GET(bool, "strict", &o->model.strict);
+  GET(float, "dropout", &o->model.dropout);
+  GET(str, "data", &o->data);
+  GET(int, "image_size", &o->image_size);
+  GET(int, "batch", &o->batch);
+  GET(int, "workers", &o->workers);
+  GET(str, "cache", &s);
+  o->cache = (graft_cache_mode)choice(s, caches);
+  GET(str, "cache_file", &o->cache_file);
+  GET(int, "resize", &o->aug.resize);
+  GET(float, "flip", &o->aug.flip);
+  GET(float, "brightness", &o->aug.brightness);
+  GET(float, "contrast", &o->aug.contrast);
+  GET(float, "saturation", &o->aug.saturation);
+  const float *v = NULL;
+  int n = 0;
+  GET(floats, "scale", &v, &n);
+  memcpy(o->aug.scale, v, 2 * sizeof(float));
+  GET(floats, "ratio", &v, &n);
+  memcpy(o->aug.ratio, v, 2 * sizeof(float));
+  GET(floats, "mean", &v, &n);
+  memcpy(o->aug.mean, v, 3 * sizeof(float));
+  GET(floats, "std", &v, &n);
+  memcpy(o->aug.std, v, 3 * sizeof(float));
+  GET(str, "on_bad_image", &s);
+  o->on_bad_image = s && !strcmp(s, "skip") ? GRAFT_BAD_IMAGE_SKIP : GRAFT_BAD_IMAGE_ERROR;
+  float val_split = 0.2f;
+  GET(float, "val_split", &val_split);
+  o->val_ratio = val_split;
+  int64_t seed = 0;
+  GET(int64, "seed", &seed);
+  o->seed = (uint64_t)seed;
+  o->model.seed = (uint64_t)seed;
+  GET(str, "class_weights", &s);
+  o->balanced_loss = s && !strcmp(s, "balanced");
+  GET(str, "optimizer", &s);
+  graft_optim_cfg_default(&o->optim, choice(s, optimizers) == 1 ? GRAFT_OPTIM_ADAMW : GRAFT_OPTIM_SGD);
+  GET(float, "lr", &o->optim.lr);
+  GET(float, "momentum", &o->optim.momentum);
+  GET(bool, "nesterov", &o->optim.nesterov);
+  GET(float, "weight_decay", &o->optim.weight_decay);
+  GET(float, "beta1", &o->optim.beta1);
+  GET(float, "beta2", &o->optim.beta2);
+  GET(float, "eps", &o->optim.eps);
+  GET(bool, "no_decay_bias_norm", &o->no_decay_bias_norm);
+  GET(float, "backbone_lr_mult", &o->backbone_lr_mult);
+  GET(float, "clip_grad_norm", &o->clip_grad_norm);
+  GET(int, "epochs", &o->epochs);
+  GET(str, "schedule", &s);
+  o->schedule = (graft_sched_kind)choice(s, schedules);
+  GET(float, "warmup_epochs", &o->warmup_epochs);
+  GET(int, "step_size", &o->step_size);
+  GET(float, "gamma", &o->gamma);
+  GET(float, "min_lr", &o->min_lr);
+  GET(float, "label_smoothing", &o->label_smoothing);
+  GET(str, "freeze", &s);
+  o->freeze = choice(s, freezes);
+  if (o->freeze < 0) o->freeze = 0;
+  GET(int, "unfreeze_epoch", &o->unfreeze_epoch);
+  GET(bool, "bn_freeze", &o->bn_freeze);
+  GET(str, "out", &o->out);
+  GET(str, "name", &o->name);
+  GET(str, "resume", &o->resume);
+  GET(int, "save_every", &o->save_every);
+  GET(str, "best_metric", &o->best_metric);
+  GET(str, "early_stop_metric", &o->early_stop_metric);
+  GET(int, "early_stop_patience", &o->early_stop_patience);
+  GET(int, "log_every", &o->log_every);
+  GET(bool, "quiet", &o->quiet);
+  GET(str, "nan_policy", &s);
+  o->nan_skip = s && !strcmp(s, "skip");
+  GET(int, "threads", &o->threads);
+  if (!o->data) GRAFT_FAIL(GRAFT_EINVAL, "train needs data=FOLDER (in a config file or on the command line)");
+  return GRAFT_OK;
+}
+
+int graft_cmd_train(int argc, char **argv) {
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      printf("usage: graft train [-c FILE.ini ...] [key=value ...]\n\n");
+      graft_config_print_help(stdout);
+      return 0;
+    }
+  }
+  graft_config cfg;
+  graft_train_opts o;
+  graft_status s = graft_config_init(&cfg);
+  /* resume=DIR: the run's own config comes first, the command line still wins */
+  for (int i = 0; i < argc && s == GRAFT_OK; i++) {
+    if (!strncmp(argv[i], "resume=", 7)) {
+      char path[4096];
+      snprintf(path, sizeof path, "%s/config.ini", argv[i] + 7);
+      s = graft_config_load(&cfg, path);
+    }
+  }
+  if (s == GRAFT_OK) s = graft_config_args(&cfg, argc, argv, NULL, 0, NULL);
+  if (s == GRAFT_OK) s = graft_config_check(&cfg);
+  if (s == GRAFT_OK) s = refuse_if_set(&cfg, "ema", "weight averaging is not in this build yet");
+  if (s == GRAFT_OK) s = refuse_if_set(&cfg, "sampler", "the class-balanced sampler is not in this build yet; class_weights=balanced weights the loss instead");
+  if (s == GRAFT_OK) s = refuse_if_set(&cfg, "task", "only classification is trained in this build");
+  const char *device = NULL;
+  if (s == GRAFT_OK) s = graft_config_str(&cfg, "device", &device);
+  if (s == GRAFT_OK && device && !strcmp(device, "gpu")) {
+    GRAFT_ERROR("device=gpu: graft train runs on the CPU backend in this build");
+    s = GRAFT_EUNSUPPORTED;
+  }
+  if (s == GRAFT_OK) s = refuse_if_set(&cfg, "precision", "the CPU backend computes in fp32");
+  if (s == GRAFT_OK) s = opts_from_config(&cfg, &o);
+  if (s != GRAFT_OK) {
+    graft_config_free(&cfg);
+    return s == GRAFT_EINVAL || s == GRAFT_ENOTFOUND ? 2 : 1;
+  }
+  o.config = &cfg; /* o points into cfg: it lives until the run ends */
+  s = graft_train_run(&o);
+  graft_config_free(&cfg);
+  if (s == GRAFT_EINTERRUPTED) return GRAFT_EXIT_INTERRUPTED;
+  return s == GRAFT_OK ? 0 : 1;
+}

@@ -1,0 +1,427 @@
+/* train.c: the training loop. One net (built for the batch size) serves
+ * training and validation; validation pads a short last batch and counts
+ * only its real rows (batch norm in evaluation mode treats rows
+ * independently). Everything random is a function of (seed, epoch, index,
+ * step), so a run resumed from its checkpoint continues bit for bit. */
+#define _POSIX_C_SOURCE 200809L
+#include "train/train.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/log.h"
+#include "data/dataset.h"
+#include "nn/layer.h"
+#include "nn/weights.h"
+#include "train/checkpoint.h"
+#include "train/evaluate.h"
+#include "train/run_dir.h"
+#include "train/trainer.h"
+
+/* The one piece of process state: which stop signal arrived. A signal
+ * handler can do nothing else safely. */
+static volatile sig_atomic_t stop_signal = 0;
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+static void install_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
+}
+
+void graft_train_opts_defaults(graft_train_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->model.model = "resnet18";
+  o->model.num_classes = 0;
+  o->image_size = 224;
+  o->batch = 32;
+  o->workers = 2;
+  o->val_ratio = 0.1;
+  graft_cls_aug_defaults(&o->aug);
+  o->aug.resize = 0;
+  graft_optim_cfg_default(&o->optim, GRAFT_OPTIM_SGD);
+  o->backbone_lr_mult = 1.0f;
+  o->epochs = 10;
+  o->schedule = GRAFT_SCHED_COSINE;
+  o->gamma = 0.1f;
+  o->step_size = 30;
+  o->out = "runs";
+  o->best_metric = "auto";
+  o->early_stop_metric = "auto";
+  o->save_every = 1;
+  o->log_every = 50;
+}
+
+static const char *early_stop_metric(const graft_train_opts *o) {
+  return !o->early_stop_metric || !strcmp(o->early_stop_metric, "auto") ? o->best_metric : o->early_stop_metric;
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Stage of a parameter for freezing: 0 stem (conv1/bn1), 1..4 layerN,
+ * 5 head and anything after the backbone. */
+static int param_stage(const graft_param *p) {
+  if (p->group == 1) return 5;
+  if (!strncmp(p->name, "layer", 5) && p->name[5] >= '1' && p->name[5] <= '9') return p->name[5] - '0';
+  return 0;
+}
+
+/* Learning-rate multipliers, weight-decay switches and freezing. */
+static void configure_slots(graft_net *net, const graft_train_opts *o, int frozen_upto) {
+  for (int i = 0; i < net->nparams; i++) {
+    const graft_param *p = &net->params[i];
+    if (p->slot < 0) continue;
+    graft_param_slot *s = &net->slots[p->slot];
+    s->lr_mult = p->group == 1 ? 1.0f : o->backbone_lr_mult;
+    s->decay = !(o->no_decay_bias_norm && p->shape.ndim <= 1);
+    s->frozen = frozen_upto > 0 && param_stage(p) < 5 && (frozen_upto == 5 || param_stage(p) <= frozen_upto);
+  }
+}
+
+/* Scales gradients so their global L2 norm is at most max_norm (as
+ * torch.nn.utils.clip_grad_norm_). Frozen slots do not count. */
+static void clip_gradients(graft_net *net, float max_norm) {
+  double sq = 0.0;
+  for (int i = 0; i < net->nslots; i++) {
+    if (net->slots[i].frozen) continue;
+    const float *g = net->grad.data + net->slots[i].offset;
+    for (size_t j = 0; j < net->slots[i].count; j++) sq += (double)g[j] * g[j];
+  }
+  double norm = sqrt(sq);
+  if (norm <= max_norm) return;
+  float scale = (float)(max_norm / (norm + 1e-6));
+  for (int i = 0; i < net->nslots; i++) {
+    float *g = net->grad.data + net->slots[i].offset;
+    for (size_t j = 0; j < net->slots[i].count; j++) g[j] *= scale;
+  }
+}
+
+typedef struct {
+  const graft_train_opts *o;
+  char dir[4096];
+  graft_dataset ds;
+  graft_loader train_loader, val_loader;
+  graft_net net;
+  graft_ctx ctx;
+  graft_trainer tr;
+  graft_schedule sched;
+  graft_progress pr;
+  float *class_weight; /* (K) or NULL */
+  graft_st_meta meta[8];
+  char meta_vals[8][512];
+  size_t n_meta;
+  int tty;
+  cJSON *best_json; /* figures of the best epoch */
+} run_state;
+
+static void run_free(run_state *r) {
+  graft_loader_free(&r->train_loader);
+  graft_loader_free(&r->val_loader);
+  graft_trainer_free(&r->tr);
+  graft_net_free(&r->net);
+  graft_dataset_free(&r->ds);
+  free(r->class_weight);
+  cJSON_Delete(r->best_json);
+}
+
+/* Metadata stored in every weights file of the run, so eval and predict
+ * can rebuild the model from the file alone. */
+static void build_meta(run_state *r) {
+  const graft_train_opts *o = r->o;
+  char classes[512] = "";
+  for (size_t i = 0; i < r->ds.classes.count; i++) {
+    if (i) strncat(classes, "\n", sizeof classes - strlen(classes) - 1);
+    strncat(classes, r->ds.classes.items[i], sizeof classes - strlen(classes) - 1);
+  }
+  const char *keys[] = {"model", "num_classes", "widths", "image_size", "classes", "format"};
+  snprintf(r->meta_vals[0], 512, "%s", o->model.model);
+  snprintf(r->meta_vals[1], 512, "%d", r->net.num_classes);
+  snprintf(r->meta_vals[2], 512, "%s", o->model.widths ? o->model.widths : "");
+  snprintf(r->meta_vals[3], 512, "%d", o->image_size);
+  snprintf(r->meta_vals[4], 512, "%s", classes);
+  snprintf(r->meta_vals[5], 512, "pt");
+  r->n_meta = 6;
+  for (size_t i = 0; i < r->n_meta; i++) r->meta[i] = (graft_st_meta){keys[i], r->meta_vals[i]};
+}
+
+static graft_status save_weights(run_state *r, const char *file) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", r->dir, file);
+  return graft_weights_save(&r->net, path, r->meta, r->n_meta);
+}
+
+static graft_status save_checkpoint(run_state *r) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->dir);
+  return graft_checkpoint_save(path, &r->net, &r->tr, &r->pr, r->meta, r->n_meta);
+}
+
+static graft_status open_data(run_state *r) {
+  const graft_train_opts *o = r->o;
+  graft_dataset_opts dopts = {.val_ratio = o->val_ratio, .seed = o->seed};
+  GRAFT_TRY(graft_dataset_open(&r->ds, o->data, &dopts));
+  if (r->ds.task != GRAFT_TASK_CLASSIFY)
+    GRAFT_FAIL(GRAFT_EUNSUPPORTED, "%s is a detection dataset; graft train handles classification", o->data);
+  if (r->ds.train.n < (size_t)o->batch)
+    GRAFT_FAIL(GRAFT_EINVAL, "%s: the training split has %zu images, fewer than batch=%d", o->data, r->ds.train.n,
+               o->batch);
+  if (r->ds.val.n == 0) GRAFT_FAIL(GRAFT_EINVAL, "%s: no validation images (add val/ or set val_split)", o->data);
+  graft_loader_opts lo;
+  graft_loader_opts_defaults(&lo, GRAFT_TASK_CLASSIFY);
+  lo.batch = o->batch;
+  lo.workers = o->workers;
+  lo.seed = o->seed;
+  lo.on_bad_image = o->on_bad_image;
+  lo.cache = o->cache;
+  lo.cache_path = o->cache_file;
+  lo.data_root = o->data;
+  lo.cls = o->aug;
+  lo.cls.size = o->image_size;
+  if (lo.cls.resize <= 0) lo.cls.resize = o->image_size * 8 / 7;
+  lo.train = 1;
+  lo.drop_last = 1;
+  GRAFT_TRY(graft_loader_open(&r->train_loader, &r->ds.train, &lo));
+  lo.train = 0;
+  lo.drop_last = 0;
+  return graft_loader_open(&r->val_loader, &r->ds.val, &lo);
+}
+
+/* Inverse-frequency class weights (class_weights=balanced), normalized to
+ * mean 1 over the classes present. */
+static graft_status make_class_weights(run_state *r) {
+  int k = r->net.num_classes;
+  r->class_weight = calloc((size_t)k, sizeof(float));
+  size_t *count = calloc((size_t)k, sizeof(size_t));
+  if (!r->class_weight || !count) {
+    free(count);
+    GRAFT_FAIL(GRAFT_ENOMEM, "out of memory for class weights");
+  }
+  for (size_t i = 0; i < r->ds.train.n; i++) count[r->ds.train.s[i].label]++;
+  for (int c = 0; c < k; c++)
+    r->class_weight[c] = count[c] ? (float)((double)r->ds.train.n / ((double)k * (double)count[c])) : 0.0f;
+  free(count);
+  r->tr.xent.class_weight = r->class_weight;
+  return GRAFT_OK;
+}
+
+static void progress_line(run_state *r, int epoch, size_t batch, size_t nbatches, double loss, double ips,
+                          double eta) {
+  const graft_train_opts *o = r->o;
+  if (o->quiet) return;
+  if (r->tty) {
+    fprintf(stderr, "\repoch %d/%d  step %zu/%zu  loss %.4f  %.1f img/s  ETA %.0fs   ", epoch, o->epochs, batch,
+            nbatches, loss, ips, eta);
+    fflush(stderr);
+  } else if (o->log_every > 0 && (batch % (size_t)o->log_every == 0 || batch == nbatches)) {
+    fprintf(stderr, "epoch %d/%d step %zu/%zu loss %.4f %.1f img/s ETA %.0fs\n", epoch, o->epochs, batch, nbatches,
+            loss, ips, eta);
+  }
+}
+
+/* One training epoch; stops early (GRAFT_EINTERRUPTED) on a stop signal
+ * after saving a checkpoint. */
+static graft_status train_epoch(run_state *r, int epoch) {
+  const graft_train_opts *o = r->o;
+  size_t nb = graft_loader_batches(&r->train_loader);
+  GRAFT_TRY(graft_loader_start_epoch(&r->train_loader, epoch));
+  double t0 = now_seconds();
+  size_t timed = 0;
+  for (size_t b = 0;; b++) {
+    const graft_batch *batch = NULL;
+    GRAFT_TRY(graft_loader_next(&r->train_loader, &batch));
+    if (!batch) break;
+    if (b < (size_t)r->pr.batch) continue; /* resumed mid-epoch: these are done */
+    memcpy(graft_net_act(&r->net, r->net.input), batch->x, r->net.values[r->net.input].count * sizeof(float));
+    r->tr.opt.lr = (float)graft_schedule_lr(&r->sched, r->pr.step);
+    float loss = 0.0f;
+    GRAFT_TRY(graft_trainer_forward_backward(&r->tr, batch->y, &loss));
+    if (!isfinite(loss)) {
+      if (!o->nan_skip)
+        GRAFT_FAIL(GRAFT_ENUMERIC,
+                   "loss is %f at epoch %d step %zu (optimizer step %lld); stopping with the last good checkpoint "
+                   "%s/checkpoint.safetensors kept (nan_policy=skip would skip such steps)",
+                   (double)loss, epoch + 1, b + 1, (long long)r->pr.step, r->dir);
+      r->pr.skipped++;
+      GRAFT_WARN("loss is %f at epoch %d step %zu: step skipped (%lld so far)", (double)loss, epoch + 1, b + 1,
+                 (long long)r->pr.skipped);
+    } else {
+      if (o->clip_grad_norm > 0.0f) clip_gradients(&r->net, o->clip_grad_norm);
+      GRAFT_TRY(graft_trainer_update(&r->tr));
+      r->pr.loss_sum += loss;
+      r->pr.loss_count++;
+    }
+    r->pr.step++;
+    r->pr.batch = (int64_t)(b + 1);
+    timed++;
+    double dt = now_seconds() - t0;
+    double ips = dt > 0 ? (double)timed * o->batch / dt : 0.0;
+    double eta = timed ? dt / (double)timed * (double)(nb - b - 1) : 0.0;
+    progress_line(r, epoch + 1, b + 1, nb, r->pr.loss_count ? r->pr.loss_sum / (double)r->pr.loss_count : 0.0, ips,
+                  eta);
+    if (stop_signal) {
+      if (r->tty && !o->quiet) fputc('\n', stderr);
+      GRAFT_TRY(save_checkpoint(r));
+      GRAFT_INFO("signal %d: checkpoint saved at epoch %d step %zu in %s; continue with resume=%s", (int)stop_signal,
+                 epoch + 1, b + 1, r->dir, r->dir);
+      return GRAFT_EINTERRUPTED;
+    }
+  }
+  if (r->tty && !o->quiet) fputc('\n', stderr);
+  return GRAFT_OK;
+}
+
+static graft_status setup(run_state *r) {
+  const graft_train_opts *o = r->o;
+  GRAFT_TRY(open_data(r));
+  graft_net_init(&r->net, o->batch);
+  graft_model_args m = o->model;
+  int k = graft_dataset_num_classes(&r->ds);
+  if (m.num_classes > 0 && m.num_classes != k)
+    GRAFT_FAIL(GRAFT_EINVAL, "num_classes=%d but %s has %d classes", m.num_classes, o->data, k);
+  m.num_classes = k;
+  if (o->resume) m.weights = NULL; /* the checkpoint brings every weight */
+  GRAFT_TRY(graft_model_build(&r->net, &m, o->image_size, o->image_size, 3));
+  graft_net_set_bn_frozen(&r->net, o->bn_freeze);
+  graft_ctx_init_ref(&r->ctx, o->threads);
+  GRAFT_TRY(graft_trainer_init(&r->tr, &r->net, &r->ctx, &o->optim, o->label_smoothing));
+  if (o->balanced_loss) GRAFT_TRY(make_class_weights(r));
+  size_t nb = graft_loader_batches(&r->train_loader);
+  r->sched = (graft_schedule){.kind = o->schedule,
+                              .base_lr = o->optim.lr,
+                              .min_lr = o->min_lr,
+                              .warmup_steps = (int64_t)(o->warmup_epochs * (double)nb + 0.5),
+                              .total_steps = (int64_t)nb * o->epochs,
+                              .steps_per_epoch = (int64_t)nb,
+                              .step_size = o->step_size,
+                              .gamma = o->gamma};
+  r->pr = (graft_progress){.best_epoch = -1, .best = NAN, .es_best = NAN};
+  build_meta(r);
+  return GRAFT_OK;
+}
+
+graft_status graft_train_run(const graft_train_opts *o) {
+  run_state *r = calloc(1, sizeof *r);
+  if (!r) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory");
+  r->o = o;
+  r->tty = isatty(STDERR_FILENO);
+  graft_dataset_init(&r->ds);
+  graft_loader_init(&r->train_loader);
+  graft_loader_init(&r->val_loader);
+  graft_net_init(&r->net, 0);
+  graft_status s;
+  if (o->resume) {
+    snprintf(r->dir, sizeof r->dir, "%s", o->resume);
+  } else {
+    const char *name = o->name;
+    if (!name) {
+      const char *slash = strrchr(o->data, '/');
+      name = slash && slash[1] ? slash + 1 : o->data;
+    }
+    s = graft_run_dir_create(o->out, name, r->dir, sizeof r->dir);
+    if (s != GRAFT_OK) goto done;
+  }
+  s = setup(r);
+  if (s != GRAFT_OK) goto done;
+  if (o->resume) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->dir);
+    s = graft_checkpoint_load(path, &r->net, &r->tr, &r->pr);
+    if (s != GRAFT_OK) goto done;
+    GRAFT_INFO("resuming %s at epoch %lld, batch %lld (optimizer step %lld)", r->dir, (long long)r->pr.epoch + 1,
+               (long long)r->pr.batch, (long long)r->pr.step);
+  } else if (o->config) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.ini", r->dir);
+    s = graft_config_write(o->config, path);
+    if (s != GRAFT_OK) goto done;
+  }
+  GRAFT_INFO("run folder %s: %s on %zu training / %zu validation images, %d classes, %zu trainable parameters",
+             r->dir, o->model.model, r->ds.train.n, r->ds.val.n, r->net.num_classes,
+             graft_net_trainable_count(&r->net));
+  install_signals();
+  const char *const *names = (const char *const *)r->ds.classes.items;
+  for (int epoch = (int)r->pr.epoch; epoch < o->epochs; epoch++) {
+    int frozen = o->freeze;
+    if (o->unfreeze_epoch > 0 && epoch + 1 >= o->unfreeze_epoch) frozen = 0;
+    configure_slots(&r->net, o, frozen);
+    double t0 = now_seconds();
+    s = train_epoch(r, epoch);
+    if (s != GRAFT_OK) goto done;
+    graft_metrics m;
+    graft_metrics_init(&m);
+    s = graft_evaluate(&r->net, &r->ctx, &r->val_loader, &r->tr.xent, &m);
+    double train_loss = r->pr.loss_count ? r->pr.loss_sum / (double)r->pr.loss_count : NAN;
+    double score = NAN, es_score = NAN;
+    int higher = 1, es_higher = 1;
+    if (s == GRAFT_OK) s = graft_metrics_value(&m, o->best_metric, &score, &higher);
+    if (s == GRAFT_OK) s = graft_metrics_value(&m, early_stop_metric(o), &es_score, &es_higher);
+    if (s != GRAFT_OK) {
+      graft_metrics_free(&m);
+      goto done;
+    }
+    r->pr.epoch = epoch + 1;
+    r->pr.batch = 0;
+    r->pr.loss_sum = 0.0;
+    r->pr.loss_count = 0;
+    int improved = isnan(r->pr.best) || (higher ? score > r->pr.best : score < r->pr.best);
+    if (improved) {
+      r->pr.best = score;
+      r->pr.best_epoch = epoch + 1;
+      cJSON_Delete(r->best_json);
+      r->best_json = NULL;
+      s = graft_metrics_to_json(&m, names, GRAFT_METRICS_JSON_PER_CLASS, &r->best_json);
+    }
+    if (isnan(r->pr.es_best) || (es_higher ? es_score > r->pr.es_best : es_score < r->pr.es_best)) {
+      r->pr.es_best = es_score;
+      r->pr.bad_epochs = 0;
+    } else {
+      r->pr.bad_epochs++;
+    }
+    double seconds = now_seconds() - t0;
+    if (!o->quiet) {
+      printf("epoch %d/%d: train loss %.4f, val loss %.4f, %s %.4f%s (%.1f s)\n", epoch + 1, o->epochs, train_loss,
+             m.loss, o->best_metric, score, improved ? " (best)" : "", seconds);
+      graft_metrics_print(stdout, &m, names, 20);
+      fflush(stdout);
+    }
+    if (s == GRAFT_OK)
+      s = graft_eval_append_jsonl(r->dir, &m, names, epoch + 1, train_loss, (double)r->tr.opt.lr, seconds);
+    int last_epoch = epoch + 1 == o->epochs;
+    int stopping = o->early_stop_patience > 0 && r->pr.bad_epochs >= o->early_stop_patience;
+    int periodic = o->save_every > 0 && (epoch + 1) % o->save_every == 0;
+    if (s == GRAFT_OK && improved) s = save_weights(r, "best.safetensors");
+    if (s == GRAFT_OK && (periodic || last_epoch || stopping)) s = save_weights(r, "last.safetensors");
+    if (s == GRAFT_OK && (periodic || last_epoch || stopping)) s = save_checkpoint(r);
+    if (s == GRAFT_OK)
+      s = graft_eval_write_report(r->dir, o->best_metric, r->pr.best, (int)r->pr.best_epoch, r->best_json, &m, names,
+                                  epoch + 1);
+    graft_metrics_free(&m);
+    if (s != GRAFT_OK) goto done;
+    if (stopping) {
+      GRAFT_INFO("early stop: %s has not improved for %d epochs", early_stop_metric(o), o->early_stop_patience);
+      break;
+    }
+  }
+  GRAFT_INFO("done: best %s %.4f at epoch %lld; weights in %s/best.safetensors", o->best_metric, r->pr.best,
+             (long long)r->pr.best_epoch, r->dir);
+done:
+  run_free(r);
+  free(r);
+  return s;
+}
