@@ -124,7 +124,8 @@ typedef struct {
   graft_progress pr;
   float *class_weight; /* (K) or NULL */
   graft_st_meta meta[8];
-  char meta_vals[8][512];
+  char meta_vals[7][512];
+  char *class_list; /* the class names, one per line: the "classes" metadata */
   size_t n_meta;
   int tty;
   cJSON *best_json; /* figures of the best epoch */
@@ -138,26 +139,33 @@ static void run_free(run_state *r) {
   graft_dataset_free(&r->ds);
   free(r->class_weight);
   cJSON_Delete(r->best_json);
+  free(r->class_list);
 }
 
 /* Metadata stored in every weights file of the run, so eval and predict
- * can rebuild the model from the file alone. */
-static void build_meta(run_state *r) {
+ * can rebuild the model and its input transform from the file alone. */
+static graft_status build_meta(run_state *r) {
   const graft_train_opts *o = r->o;
-  char classes[512] = "";
+  const graft_cls_aug *a = &o->aug;
+  size_t len = 1;
+  for (size_t i = 0; i < r->ds.classes.count; i++) len += strlen(r->ds.classes.items[i]) + 1;
+  r->class_list = calloc(len, 1);
+  if (!r->class_list) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory for class names");
   for (size_t i = 0; i < r->ds.classes.count; i++) {
-    if (i) strncat(classes, "\n", sizeof classes - strlen(classes) - 1);
-    strncat(classes, r->ds.classes.items[i], sizeof classes - strlen(classes) - 1);
+    if (i) strcat(r->class_list, "\n");
+    strcat(r->class_list, r->ds.classes.items[i]);
   }
-  const char *keys[] = {"model", "num_classes", "widths", "image_size", "classes", "format"};
+  static const char *const keys[] = {"model", "num_classes", "widths", "image_size", "resize", "mean", "std", "classes"};
   snprintf(r->meta_vals[0], 512, "%s", o->model.model);
   snprintf(r->meta_vals[1], 512, "%d", r->net.num_classes);
   snprintf(r->meta_vals[2], 512, "%s", o->model.widths ? o->model.widths : "");
   snprintf(r->meta_vals[3], 512, "%d", o->image_size);
-  snprintf(r->meta_vals[4], 512, "%s", classes);
-  snprintf(r->meta_vals[5], 512, "pt");
-  r->n_meta = 6;
-  for (size_t i = 0; i < r->n_meta; i++) r->meta[i] = (graft_st_meta){keys[i], r->meta_vals[i]};
+  snprintf(r->meta_vals[4], 512, "%d", a->resize > 0 ? a->resize : o->image_size * 8 / 7);
+  snprintf(r->meta_vals[5], 512, "%.9g,%.9g,%.9g", (double)a->mean[0], (double)a->mean[1], (double)a->mean[2]);
+  snprintf(r->meta_vals[6], 512, "%.9g,%.9g,%.9g", (double)a->std[0], (double)a->std[1], (double)a->std[2]);
+  r->n_meta = 8;
+  for (size_t i = 0; i < r->n_meta; i++) r->meta[i] = (graft_st_meta){keys[i], i < 7 ? r->meta_vals[i] : r->class_list};
+  return GRAFT_OK;
 }
 
 static graft_status save_weights(run_state *r, const char *file) {
@@ -311,8 +319,7 @@ static graft_status setup(run_state *r) {
                               .step_size = o->step_size,
                               .gamma = o->gamma};
   r->pr = (graft_progress){.best_epoch = -1, .best = NAN, .es_best = NAN};
-  build_meta(r);
-  return GRAFT_OK;
+  return build_meta(r);
 }
 
 graft_status graft_train_run(const graft_train_opts *o) {
