@@ -123,45 +123,79 @@ static graft_status opts_from_config(const graft_config *cfg, graft_train_opts *
   return GRAFT_OK;
 }
 
-int graft_cmd_train(int argc, char **argv) {
-  for (int i = 0; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      printf("usage: graft train [-c FILE.ini ...] [key=value ...]\n\n");
-      graft_config_print_help(stdout);
-      return 0;
-    }
-  }
-  graft_config cfg;
-  graft_train_opts o;
-  graft_status s = graft_config_init(&cfg);
-  /* resume=DIR: the run's own config comes first, the command line still wins */
+/* Reads -c files and key=value overrides into cfg (resume=DIR first loads
+ * DIR/config.ini) and fills o. On failure returns the exit status. */
+static int read_config(int argc, char **argv, graft_config *cfg, graft_train_opts *o) {
+  graft_status s = graft_config_init(cfg);
   for (int i = 0; i < argc && s == GRAFT_OK; i++) {
     if (!strncmp(argv[i], "resume=", 7)) {
       char path[4096];
       snprintf(path, sizeof path, "%s/config.ini", argv[i] + 7);
-      s = graft_config_load(&cfg, path);
+      s = graft_config_load(cfg, path);
     }
   }
-  if (s == GRAFT_OK) s = graft_config_args(&cfg, argc, argv, NULL, 0, NULL);
-  if (s == GRAFT_OK) s = graft_config_check(&cfg);
-  if (s == GRAFT_OK) s = refuse_if_set(&cfg, "ema", "weight averaging is not in this build yet");
-  if (s == GRAFT_OK) s = refuse_if_set(&cfg, "sampler", "the class-balanced sampler is not in this build yet; class_weights=balanced weights the loss instead");
-  if (s == GRAFT_OK) s = refuse_if_set(&cfg, "task", "only classification is trained in this build");
+  if (s == GRAFT_OK) s = graft_config_args(cfg, argc, argv, NULL, 0, NULL);
+  if (s == GRAFT_OK) s = graft_config_check(cfg);
+  if (s == GRAFT_OK) s = refuse_if_set(cfg, "ema", "weight averaging is not in this build yet");
+  if (s == GRAFT_OK)
+    s = refuse_if_set(cfg, "sampler",
+                      "the class-balanced sampler is not in this build yet; class_weights=balanced weights the loss instead");
+  if (s == GRAFT_OK) s = refuse_if_set(cfg, "task", "only classification is trained in this build");
+  if (s == GRAFT_OK) s = refuse_if_set(cfg, "precision", "the CPU backend computes in fp32");
   const char *device = NULL;
-  if (s == GRAFT_OK) s = graft_config_str(&cfg, "device", &device);
+  if (s == GRAFT_OK) s = graft_config_str(cfg, "device", &device);
   if (s == GRAFT_OK && device && !strcmp(device, "gpu")) {
-    GRAFT_ERROR("device=gpu: graft train runs on the CPU backend in this build");
+    GRAFT_ERROR("device=gpu: training runs on the CPU backend in this build");
     s = GRAFT_EUNSUPPORTED;
   }
-  if (s == GRAFT_OK) s = refuse_if_set(&cfg, "precision", "the CPU backend computes in fp32");
-  if (s == GRAFT_OK) s = opts_from_config(&cfg, &o);
-  if (s != GRAFT_OK) {
-    graft_config_free(&cfg);
-    return s == GRAFT_EINVAL || s == GRAFT_ENOTFOUND ? 2 : 1;
+  if (s == GRAFT_OK) s = opts_from_config(cfg, o);
+  if (s == GRAFT_OK) return 0;
+  graft_config_free(cfg);
+  return s == GRAFT_EINVAL || s == GRAFT_ENOTFOUND || s == GRAFT_EUNSUPPORTED ? 2 : 1;
+}
+
+static int wants_help(int argc, char **argv, const char *usage) {
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      printf("%s\n\n", usage);
+      graft_config_print_help(stdout);
+      return 1;
+    }
   }
+  return 0;
+}
+
+int graft_cmd_train(int argc, char **argv) {
+  if (wants_help(argc, argv, "usage: graft train [-c FILE.ini ...] [key=value ...]")) return 0;
+  graft_config cfg;
+  graft_train_opts o;
+  int rc = read_config(argc, argv, &cfg, &o);
+  if (rc) return rc;
   o.config = &cfg; /* o points into cfg: it lives until the run ends */
-  s = graft_train_run(&o);
+  graft_status s = graft_train_run(&o);
   graft_config_free(&cfg);
   if (s == GRAFT_EINTERRUPTED) return GRAFT_EXIT_INTERRUPTED;
+  return s == GRAFT_OK ? 0 : 1;
+}
+
+/* `graft eval -c RUN/config.ini weights=RUN/best.safetensors [json=1]`: the
+ * training keys describe the model and data; json is the one key of its own. */
+int graft_cmd_eval(int argc, char **argv) {
+  if (wants_help(argc, argv, "usage: graft eval [-c FILE.ini ...] weights=FILE [json=1] [key=value ...]")) return 0;
+  int json = 0;
+  char **rest = malloc((size_t)(argc > 0 ? argc : 1) * sizeof *rest);
+  if (!rest) return 1;
+  int n = 0;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "json=1") || !strcmp(argv[i], "--json")) json = 1;
+    else if (strcmp(argv[i], "json=0")) rest[n++] = argv[i];
+  }
+  graft_config cfg;
+  graft_train_opts o;
+  int rc = read_config(n, rest, &cfg, &o);
+  free(rest);
+  if (rc) return rc;
+  graft_status s = graft_eval_run(&o, json);
+  graft_config_free(&cfg);
   return s == GRAFT_OK ? 0 : 1;
 }

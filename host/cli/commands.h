@@ -17,4 +17,10 @@ int graft_cmd_bench(int argc, char **argv);
 /* graft train: fine-tune a classifier on a dataset (config keys: --help). */
 int graft_cmd_train(int argc, char **argv);
 
+/* graft eval: metrics of a checkpoint on the validation split. */
+int graft_cmd_eval(int argc, char **argv);
+
+/* graft predict: top-k classes with probabilities per image. */
+int graft_cmd_predict(int argc, char **argv);
+
 #endif

@@ -15,6 +15,8 @@ typedef struct {
 
 static const command commands[] = {
     {"train", graft_cmd_train, "fine-tune a classifier on a dataset (graft train --help lists every key)"},
+    {"eval", graft_cmd_eval, "metrics of a checkpoint on the validation split"},
+    {"predict", graft_cmd_predict, "top-k classes with probabilities for each image"},
     {"inspect", graft_cmd_inspect, "dataset report: counts, imbalance, unreadable files, duplicates, leakage"},
     {"prepare", graft_cmd_prepare, "decode a dataset once into a cache file"},
     {"step", graft_cmd_step, "one training step on a given batch, written out for parity checks"},

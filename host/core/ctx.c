@@ -3,6 +3,9 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdlib.h>
+
+#include "core/log.h"
 
 #include "ops/ops.h"
 
@@ -18,4 +21,15 @@ void graft_ctx_init_ref(graft_ctx *ctx, int threads) {
   ctx->workspace = NULL;
   ctx->workspace_bytes = 0;
   ctx->device = NULL;
+}
+
+graft_status graft_ctx_reserve_workspace(graft_ctx *ctx, size_t bytes, void **owned) {
+  *owned = NULL;
+  if (bytes <= ctx->workspace_bytes) return GRAFT_OK;
+  void *p = malloc(bytes);
+  if (!p) GRAFT_FAIL(GRAFT_ENOMEM, "cannot allocate %zu bytes of workspace", bytes);
+  ctx->workspace = p;
+  ctx->workspace_bytes = bytes;
+  *owned = p;
+  return GRAFT_OK;
 }

@@ -27,6 +27,11 @@ typedef struct graft_ctx {
 /* A CPU reference context with the given threads and no workspace. */
 void graft_ctx_init_ref(graft_ctx *ctx, int threads);
 
+/* Makes ctx's workspace at least bytes: when it is smaller, allocates a new
+ * host buffer, gives it to ctx and returns it in *owned for the caller to
+ * free (after which ctx must not run ops); else *owned is NULL. */
+graft_status graft_ctx_reserve_workspace(graft_ctx *ctx, size_t bytes, void **owned);
+
 #ifdef __cplusplus
 }
 #endif

@@ -180,13 +180,15 @@ static graft_status save_checkpoint(run_state *r) {
   return graft_checkpoint_save(path, &r->net, &r->tr, &r->pr, r->meta, r->n_meta);
 }
 
-static graft_status open_data(run_state *r) {
+/* Opens the dataset and the validation loader, and the training loader
+ * unless only evaluating. */
+static graft_status open_data(run_state *r, int with_train) {
   const graft_train_opts *o = r->o;
   graft_dataset_opts dopts = {.val_ratio = o->val_ratio, .seed = o->seed};
   GRAFT_TRY(graft_dataset_open(&r->ds, o->data, &dopts));
   if (r->ds.task != GRAFT_TASK_CLASSIFY)
     GRAFT_FAIL(GRAFT_EUNSUPPORTED, "%s is a detection dataset; graft train handles classification", o->data);
-  if (r->ds.train.n < (size_t)o->batch)
+  if (with_train && r->ds.train.n < (size_t)o->batch)
     GRAFT_FAIL(GRAFT_EINVAL, "%s: the training split has %zu images, fewer than batch=%d", o->data, r->ds.train.n,
                o->batch);
   if (r->ds.val.n == 0) GRAFT_FAIL(GRAFT_EINVAL, "%s: no validation images (add val/ or set val_split)", o->data);
@@ -204,7 +206,7 @@ static graft_status open_data(run_state *r) {
   if (lo.cls.resize <= 0) lo.cls.resize = o->image_size * 8 / 7;
   lo.train = 1;
   lo.drop_last = 1;
-  GRAFT_TRY(graft_loader_open(&r->train_loader, &r->ds.train, &lo));
+  if (with_train) GRAFT_TRY(graft_loader_open(&r->train_loader, &r->ds.train, &lo));
   lo.train = 0;
   lo.drop_last = 0;
   return graft_loader_open(&r->val_loader, &r->ds.val, &lo);
@@ -296,7 +298,7 @@ static graft_status train_epoch(run_state *r, int epoch) {
 
 static graft_status setup(run_state *r) {
   const graft_train_opts *o = r->o;
-  GRAFT_TRY(open_data(r));
+  GRAFT_TRY(open_data(r, 1));
   graft_net_init(&r->net, o->batch);
   graft_model_args m = o->model;
   int k = graft_dataset_num_classes(&r->ds);
@@ -429,6 +431,51 @@ graft_status graft_train_run(const graft_train_opts *o) {
              (long long)r->pr.best_epoch, r->dir);
 done:
   run_free(r);
+  free(r);
+  return s;
+}
+
+graft_status graft_eval_run(const graft_train_opts *o, int json) {
+  run_state *r = calloc(1, sizeof *r);
+  if (!r) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory");
+  r->o = o;
+  graft_dataset_init(&r->ds);
+  graft_loader_init(&r->train_loader);
+  graft_loader_init(&r->val_loader);
+  graft_net_init(&r->net, o->batch);
+  graft_model_args m = o->model;
+  m.strict = 1;
+  graft_metrics mt;
+  graft_metrics_init(&mt);
+  graft_status s = open_data(r, 0);
+  if (s == GRAFT_OK) {
+    m.num_classes = graft_dataset_num_classes(&r->ds);
+    s = graft_model_build(&r->net, &m, o->image_size, o->image_size, 3);
+  }
+  graft_ctx_init_ref(&r->ctx, o->threads);
+  graft_xent_desc xent = {.n = o->batch, .k = r->net.num_classes, .label_smoothing = o->label_smoothing,
+                          .ignore_index = -100, .class_weight = NULL};
+  void *workspace = NULL;
+  if (s == GRAFT_OK) s = graft_ctx_reserve_workspace(&r->ctx, graft_net_workspace_bytes(&r->net, &r->ctx), &workspace);
+  if (s == GRAFT_OK) s = graft_evaluate(&r->net, &r->ctx, &r->val_loader, &xent, &mt);
+  if (s == GRAFT_OK) {
+    const char *const *names = (const char *const *)r->ds.classes.items;
+    if (json) {
+      cJSON *obj = NULL;
+      s = graft_metrics_to_json(&mt, names, GRAFT_METRICS_JSON_PER_CLASS | GRAFT_METRICS_JSON_CONFUSION, &obj);
+      char *text = s == GRAFT_OK ? cJSON_Print(obj) : NULL;
+      if (text) printf("%s\n", text);
+      cJSON_free(text);
+      cJSON_Delete(obj);
+    } else {
+      printf("%s on %zu validation images of %s\n", o->model.weights ? o->model.weights : "(fresh weights)",
+             r->ds.val.n, o->data);
+      graft_metrics_print(stdout, &mt, names, 50);
+    }
+  }
+  graft_metrics_free(&mt);
+  run_free(r);
+  free(workspace);
   free(r);
   return s;
 }

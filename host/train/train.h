@@ -69,4 +69,8 @@ void graft_train_opts_defaults(graft_train_opts *o);
  * GRAFT_EINTERRUPTED after a signal checkpoint. */
 graft_status graft_train_run(const graft_train_opts *o);
 
+/* `graft eval`: the model of o (weights must fit strictly) on the
+ * validation split of o->data; prints the metrics table, or JSON. */
+graft_status graft_eval_run(const graft_train_opts *o, int json);
+
 #endif

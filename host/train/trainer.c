@@ -37,16 +37,8 @@ graft_status graft_trainer_init(graft_trainer *t, graft_net *net, graft_ctx *ctx
     s = GRAFT_ENOMEM;
     goto fail;
   }
-  size_t ws = graft_net_workspace_bytes(net, ctx);
-  if (ws > ctx->workspace_bytes) {
-    t->workspace = malloc(ws);
-    if (!t->workspace) {
-      s = GRAFT_ENOMEM;
-      goto fail;
-    }
-    ctx->workspace = t->workspace;
-    ctx->workspace_bytes = ws;
-  }
+  s = graft_ctx_reserve_workspace(ctx, graft_net_workspace_bytes(net, ctx), &t->workspace);
+  if (s != GRAFT_OK) goto fail;
   t->xent = (graft_xent_desc){.n = net->batch, .k = net->num_classes, .label_smoothing = label_smoothing,
                               .ignore_index = -100, .class_weight = NULL};
   return GRAFT_OK;
