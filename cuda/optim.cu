@@ -9,7 +9,6 @@
  * tiles' prefix sums and updates one tile with math.h's graft_sgd_update or
  * graft_adamw_update, the functions the CPU reference runs. More slots than
  * a table holds take a few launches. */
-#include <math.h>
 
 #include "gpu_impl.h"
 #include "ops/math.h"
@@ -72,51 +71,30 @@ static __global__ void __launch_bounds__(OPT_THREADS)
   }
 }
 
-/* The slot's scalars, computed as the CPU reference computes them: in
- * double, rounded to float at the end; the AdamW step is step + 1. */
+/* A table entry: the slot's place and graft_optim_slot_scalars, the
+ * numbers the CPU reference uses. */
 static opt_slot slot_entry(const graft_optim_cfg *cfg, const graft_param_slot *s) {
+  const graft_optim_scalars k = graft_optim_slot_scalars(cfg, s);
   opt_slot e;
-  const double lr = (double)cfg->lr * (double)s->lr_mult;
-  const double wd = s->decay ? (double)cfg->weight_decay : 0.0;
-  const double t = (double)(s->step + 1);
   e.offset = s->offset;
   e.count = s->count;
-  e.lr = (float)lr;
-  e.wd = (float)wd;
-  e.decay = (float)(1.0 - lr * wd);
-  e.step_size = (float)(lr / (1.0 - pow((double)cfg->beta1, t)));
-  e.bc2_sqrt = (float)sqrt(1.0 - pow((double)cfg->beta2, t));
-  e.first = s->step == 0;
+  e.lr = k.lr;
+  e.wd = k.wd;
+  e.decay = k.decay;
+  e.step_size = k.step_size;
+  e.bc2_sqrt = k.bc2_sqrt;
+  e.first = k.first;
   return e;
 }
 
-/* Everything is checked before anything is launched, so a failed step
- * leaves the arenas and the step counts as they were. */
-static graft_status step_check(const graft_optim_cfg *cfg, const graft_param_slot *slots,
-                               int nslots, const float *params, const float *grads,
-                               const float *state, size_t total) {
-  GRAFT_TRY(graft_optim_cfg_check(cfg));
-  if (nslots < 0) GRAFT_FAIL(GRAFT_EINVAL, "optimizer: negative slot count %d", nslots);
-  if (nslots > 0 && !slots) GRAFT_FAIL(GRAFT_EINVAL, "optimizer: NULL slots");
-  if (total > 0 && (!params || !grads))
-    GRAFT_FAIL(GRAFT_EINVAL, "optimizer: NULL parameter or gradient arena");
-  if (total > 0 && graft_optim_state_planes(cfg) > 0 && !state)
-    GRAFT_FAIL(GRAFT_EINVAL, "optimizer: NULL state arena (%d planes needed)",
-               graft_optim_state_planes(cfg));
+/* The reference's checks, plus the launch-size limit of one slot. */
+static graft_status step_check(const graft_optim_cfg *cfg, const graft_param_slot *slots, int nslots,
+                               const float *params, const float *grads, const float *state, size_t total) {
+  GRAFT_TRY(graft_optim_step_check(cfg, slots, nslots, params, grads, state, total));
   for (int i = 0; i < nslots; i++) {
     const graft_param_slot *s = &slots[i];
-    if (s->offset > total || s->count > total - s->offset)
-      GRAFT_FAIL(GRAFT_EINVAL, "optimizer: slot %d [%zu, +%zu) lies outside the arena of %zu", i,
-                 s->offset, s->count, total);
-    if (s->frozen) continue;
-    if (!(s->lr_mult >= 0.0f) || isinf(s->lr_mult))
-      GRAFT_FAIL(GRAFT_EINVAL, "optimizer: slot %d lr_mult = %g must be finite and >= 0", i,
-                 (double)s->lr_mult);
-    if (s->step < 0 || s->step == INT64_MAX)
-      GRAFT_FAIL(GRAFT_EINVAL, "optimizer: slot %d has step count %lld", i, (long long)s->step);
-    if ((s->count + OPT_TILE - 1) / OPT_TILE > OPT_MAX_BLOCKS)
-      GRAFT_FAIL(GRAFT_EINVAL, "optimizer: slot %d of %zu floats is too large for one launch", i,
-                 s->count);
+    if (!s->frozen && (s->count + OPT_TILE - 1) / OPT_TILE > OPT_MAX_BLOCKS)
+      GRAFT_FAIL(GRAFT_EINVAL, "optimizer: slot %d of %zu floats is too large for one launch", i, s->count);
   }
   return GRAFT_OK;
 }

@@ -50,6 +50,23 @@ typedef struct {
  * at j*total + slot.offset. */
 int graft_optim_state_planes(const graft_optim_cfg *cfg);
 
+/* What the per-element update functions of ops/math.h take for one slot,
+ * computed in double and rounded to float at the end, as PyTorch computes
+ * them in Python for its float kernels. The AdamW step is step + 1. Both
+ * backends use this, so they feed their kernels the same numbers. */
+typedef struct {
+  float lr, wd;                     /* SGD */
+  float decay, step_size, bc2_sqrt; /* AdamW */
+  int first;                        /* the slot's first update: state starts afresh */
+} graft_optim_scalars;
+
+graft_optim_scalars graft_optim_slot_scalars(const graft_optim_cfg *cfg, const graft_param_slot *s);
+
+/* Checks a step's arguments before anything is written, so a refused step
+ * leaves the arenas and the step counts as they were. */
+graft_status graft_optim_step_check(const graft_optim_cfg *cfg, const graft_param_slot *slots, int nslots,
+                                    const float *params, const float *grads, const float *state, size_t total);
+
 /* One optimizer step over every slot that is not frozen; increments each
  * updated slot's step. params and state are updated in place. */
 graft_status graft_optim_step_ref(graft_ctx *ctx, const graft_optim_cfg *cfg,

@@ -73,11 +73,8 @@ static int optim_threads(const graft_ctx *ctx) {
   return ctx && ctx->threads > 0 ? ctx->threads : 1;
 }
 
-/* Everything is checked before anything is written, so a failed step leaves
- * the arenas and the step counts as they were. */
-static graft_status step_check(const graft_optim_cfg *cfg, const graft_param_slot *slots,
-                               int nslots, const float *params, const float *grads,
-                               const float *state, size_t total) {
+graft_status graft_optim_step_check(const graft_optim_cfg *cfg, const graft_param_slot *slots, int nslots,
+                                    const float *params, const float *grads, const float *state, size_t total) {
   GRAFT_TRY(graft_optim_cfg_check(cfg));
   if (nslots < 0) GRAFT_FAIL(GRAFT_EINVAL, "optimizer: negative slot count %d", nslots);
   if (nslots > 0 && !slots) GRAFT_FAIL(GRAFT_EINVAL, "optimizer: NULL slots");
@@ -101,18 +98,8 @@ static graft_status step_check(const graft_optim_cfg *cfg, const graft_param_slo
   return GRAFT_OK;
 }
 
-/* What graft_sgd_update / graft_adamw_update take for one slot. */
-typedef struct {
-  float lr, wd;                         /* SGD */
-  float decay, step_size, bc2_sqrt;     /* AdamW */
-  int first;
-} slot_scalars;
-
-/* The slot's learning rate and bias corrections in double, rounded to float
- * at the end, as PyTorch computes them in Python and passes them to its
- * float kernels. The AdamW step t is the one being taken (step + 1). */
-static slot_scalars slot_prepare(const graft_optim_cfg *cfg, const graft_param_slot *s) {
-  slot_scalars k;
+graft_optim_scalars graft_optim_slot_scalars(const graft_optim_cfg *cfg, const graft_param_slot *s) {
+  graft_optim_scalars k;
   double lr = (double)cfg->lr * (double)s->lr_mult;
   double wd = s->decay ? (double)cfg->weight_decay : 0.0;
   double t = (double)(s->step + 1);
@@ -131,7 +118,7 @@ graft_status graft_optim_step_ref(graft_ctx *ctx, const graft_optim_cfg *cfg,
                                   const float *grads, /* (total) */
                                   float *state,       /* (planes * total) */
                                   size_t total) {
-  GRAFT_TRY(step_check(cfg, slots, nslots, params, grads, state, total));
+  GRAFT_TRY(graft_optim_step_check(cfg, slots, nslots, params, grads, state, total));
   const int adamw = cfg->kind == GRAFT_OPTIM_ADAMW;
   const int planes = graft_optim_state_planes(cfg);
   const float momentum = cfg->momentum, beta1 = cfg->beta1, beta2 = cfg->beta2, eps = cfg->eps;
@@ -139,7 +126,7 @@ graft_status graft_optim_step_ref(graft_ctx *ctx, const graft_optim_cfg *cfg,
   for (int i = 0; i < nslots; i++) {
     graft_param_slot *s = &slots[i];
     if (s->frozen) continue;
-    const slot_scalars k = slot_prepare(cfg, s);
+    const graft_optim_scalars k = graft_optim_slot_scalars(cfg, s);
     float *p = params + s->offset;
     const float *g = grads + s->offset;
     const int64_t n = (int64_t)s->count;
