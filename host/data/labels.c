@@ -224,6 +224,8 @@ graft_status graft_parse_yolo_labels(const char *text, size_t len, const char *n
                               name, line, i + 2, f[i + 1]);
         goto fail;
       }
+    /* Judge the values the box will hold: a size of 1e-169 is 0 as a float. */
+    for (int i = 0; i < 4; i++) v[i] = (double)(float)v[i];
     int bad_class = cls >= num_classes;
     int bad_coords = v[0] < 0 || v[0] > 1 || v[1] < 0 || v[1] > 1 || !(v[2] > 0) || v[2] > 1 ||
                      !(v[3] > 0) || v[3] > 1;

@@ -109,6 +109,16 @@ static graft_status check_opts(const graft_loader_opts *o) {
   if (size < 8 || size > 8192) GRAFT_FAIL(GRAFT_EINVAL, "image size %d is not in 8..8192", size);
   if (o->cache == GRAFT_CACHE_FILE && (!o->cache_path || !o->data_root))
     GRAFT_FAIL(GRAFT_EINVAL, "cache=file needs the file written by graft prepare and the dataset root");
+  if (o->balanced && o->task != GRAFT_TASK_CLASSIFY)
+    GRAFT_FAIL(GRAFT_EINVAL, "balanced sampling draws by class; detection splits have no class per image");
+  return GRAFT_OK;
+}
+
+/* Keeps each sample's class, which balanced draws pick by. */
+static graft_status copy_labels(struct graft_loader_state *st) {
+  st->labels = malloc((st->split->n ? st->split->n : 1) * sizeof *st->labels);
+  if (!st->labels) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory keeping %zu labels", st->split->n);
+  for (size_t i = 0; i < st->split->n; i++) st->labels[i] = st->split->s[i].label;
   return GRAFT_OK;
 }
 
@@ -150,6 +160,7 @@ graft_status graft_loader_open(graft_loader *l, const graft_split *split, const 
   }
   s = alloc_slots(st);
   if (s == GRAFT_OK && o->cache == GRAFT_CACHE_FILE) s = open_cache_file(st);
+  if (s == GRAFT_OK && o->balanced && o->train) s = copy_labels(st);
   if (s != GRAFT_OK) goto fail;
   if (pthread_mutex_init(&st->mu, NULL) != 0) goto fail_nomem;
   if (pthread_cond_init(&st->work, NULL) != 0) {
@@ -185,6 +196,18 @@ fail:
 
 size_t graft_loader_batches(const graft_loader *l) { return l->st ? l->st->nbatches : 0; }
 
+/* This rank's share of the epoch: of a shuffle (or the fixed order), or of
+ * a class-balanced draw. */
+static graft_status draw_epoch(struct graft_loader_state *st, int epoch) {
+  const graft_loader_opts *o = &st->o;
+  size_t n = st->split->n;
+  if (!st->labels)
+    return graft_shard_indices(n, o->seed, epoch, o->train, o->rank, o->world, st->order, &st->norder);
+  GRAFT_TRY(graft_balanced_order(st->labels, n, o->seed, epoch, st->order));
+  st->norder = graft_shard_take(st->order, n, o->rank, o->world, st->order);
+  return GRAFT_OK;
+}
+
 graft_status graft_loader_start_epoch(graft_loader *l, int epoch) {
   struct graft_loader_state *st = l->st;
   if (!st) GRAFT_FAIL(GRAFT_EINVAL, "loader is not open");
@@ -194,8 +217,7 @@ graft_status graft_loader_start_epoch(graft_loader *l, int epoch) {
   graft_status fail = st->fail;
   if (fail == GRAFT_OK) {
     size_t B = (size_t)st->o.batch;
-    graft_status s = graft_shard_indices(st->split->n, st->o.seed, epoch, st->o.train, st->o.rank,
-                                         st->o.world, st->order, &st->norder);
+    graft_status s = draw_epoch(st, epoch);
     if (s != GRAFT_OK) {
       pthread_mutex_unlock(&st->mu);
       return s;
@@ -297,6 +319,7 @@ void graft_loader_free(graft_loader *l) {
   graft_cache_file_free(&st->cf);
   free(st->entry_of);
   free(st->order);
+  free(st->labels);
   free(st->bad);
   free(st->first_bad);
   free(st->slots);

@@ -1,9 +1,12 @@
 /* loader.h: the prefetching batch loader. Worker threads decode and
  * augment samples into a ring of batch slots, so the next batches are
  * ready while the current one trains. Work is handed out a sample at a
- * time in epoch order; the main thread takes batches in order. Each
- * sample's augmentation is seeded from (seed, epoch, sample index), so a
- * batch is the same whatever the number of workers or their timing.
+ * time in epoch order, a shuffle or (balanced) a class-balanced draw with
+ * replacement; the main thread takes batches in order. Each row's
+ * augmentation is seeded from (seed, epoch, sample index), or in a
+ * balanced draw from (seed, epoch, draw) so that a sample drawn twice is
+ * augmented twice; either way a batch is the same whatever the number of
+ * workers or their timing.
  * Batch memory comes from a caller-supplied allocator (the CUDA backend
  * passes pinned host memory so copies to the device can be asynchronous).
  * A bad image is an error that reaches the caller with the file's name, or
@@ -34,6 +37,9 @@ typedef struct {
   int depth;          /* batch slots in the ring (>= 2) */
   int train;          /* 1: shuffle and augment randomly; 0: fixed order, eval transform */
   int drop_last;      /* leave out a last, partial batch */
+  int balanced;       /* classification: train on class-balanced draws with
+                         replacement (graft_balanced_order) instead of a
+                         shuffle; ignored when train is 0 */
   uint64_t seed;
   int rank, world;    /* this process's share of the split */
   graft_bad_image on_bad_image;

@@ -42,6 +42,7 @@ struct graft_loader_state {
   graft_loader_slot *slots;     /* (o.depth) */
 
   size_t *order;      /* (split->n) this rank's samples this epoch, in order */
+  int *labels;        /* (split->n) each sample's class for balanced draws, else NULL */
   size_t norder, nbatches, total_rows;
   int epoch, epoch_active;
   size_t next_row;    /* next row to hand out, as batch * batch_size + row */

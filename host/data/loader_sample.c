@@ -105,6 +105,14 @@ static graft_status pick_sample(graft_loader_worker *w, size_t pos, size_t *samp
   return GRAFT_OK;
 }
 
+/* The row's augmentation stream: its sample's, or with balanced draws its
+ * draw's (the position in the whole epoch's draw), so a sample drawn twice
+ * is augmented twice. Neither depends on the worker or its timing. */
+static uint64_t aug_stream(const struct graft_loader_state *st, size_t pos, size_t i) {
+  if (!st->labels) return i;
+  return (uint64_t)st->o.rank + (uint64_t)pos * (uint64_t)st->o.world;
+}
+
 graft_status graft_loader_fill_row(graft_loader_worker *w, graft_loader_slot *slot, size_t row, size_t pos) {
   struct graft_loader_state *st = w->st;
   const graft_loader_opts *o = &st->o;
@@ -114,7 +122,7 @@ graft_status graft_loader_fill_row(graft_loader_worker *w, graft_loader_slot *sl
   GRAFT_TRY(pick_sample(w, pos, &i, &view));
   const graft_sample *smp = &st->split->s[i];
   graft_rng r;
-  graft_rng_seed3(&r, o->seed, (uint64_t)st->epoch, (uint64_t)i);
+  graft_rng_seed3(&r, o->seed, (uint64_t)st->epoch, aug_stream(st, pos, i));
   graft_batch *b = &slot->b;
   uint8_t *dst = o->output_u8 ? b->x_u8 + row * st->pix : w->tile;
   graft_status s;

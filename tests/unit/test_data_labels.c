@@ -47,6 +47,7 @@ static void test_yolo_bad_lines(void **state) {
       {"0 0.5 0.5 0.1 0.1x", "field 5"},
       {"\n\n0 1.01 0.5 0.1 0.1", "l.txt:3: box"},
       {"0 0.5 0.5 0 0.1", "not normalized"},
+      {"0 0.5 1 0.295\t1e-169", "not normalized"}, /* a height that is 0 as a float (found by fuzzing) */
       {"0 0.5 0.5 0.1 1e999", "field 5"},
       {"99999999999 0.5 0.5 0.1 0.1", "class '99999999999'"},
   };

@@ -1,6 +1,8 @@
 /* test_data_loader.c: the threaded loader end to end on generated PNG and
  * JPEG datasets: every sample once per epoch, batches independent of the
- * number of workers, rank shards, a corrupt image under both on_bad_image
+ * number of workers, rank shards, class-balanced epochs of an imbalanced
+ * split (seeded draws, rank shards, repeats augmented apart, the eval
+ * order kept, detection refused), a corrupt image under both on_bad_image
  * policies (the error names the file), RAM and file caches giving the same
  * batches as decoding, stale and corrupt cache files refused, detection
  * batches with boxes, the allocator hook, and stopping mid-epoch. */
@@ -10,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +170,114 @@ static void test_epochs_and_workers(void **state) {
     graft_loader_free(&a);
   }
   for (size_t i = 0; i < n; i++) assert_int_equal(hits[i], 1);
+  graft_dataset_free(&ds);
+}
+
+/* A balanced loader over split, one rank of world. */
+static void open_balanced(graft_loader *l, const graft_split *split, int workers, int rank, int world) {
+  graft_loader_opts o = small_opts(workers);
+  o.balanced = 1;
+  o.rank = rank;
+  o.world = world;
+  assert_int_equal(graft_loader_open(l, split, &o), GRAFT_OK);
+}
+
+/* Rows of one epoch that hold the same sample must differ in pixels. */
+static size_t check_repeats_differ(const size_t *idx, const float *x, size_t n) {
+  size_t px = 32 * 32 * 3, pairs = 0;
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = i + 1; j < n; j++)
+      if (idx[i] == idx[j]) {
+        assert_memory_not_equal(x + i * px, x + j * px, px * sizeof *x);
+        pairs++;
+      }
+  return pairs;
+}
+
+static void test_balanced_epochs(void **state) {
+  (void)state;
+  enum { EPOCHS = 30, PX = 32 * 32 * 3 };
+  static const int per_class[3] = {9, 2, 1};
+  char rel[128], dir[128];
+  for (int c = 0; c < 3; c++)
+    for (int i = 0; i < per_class[c]; i++) {
+      snprintf(rel, sizeof rel, "imb/c%d/%d.png", c, i);
+      make_image(rel, 36 + 3 * i, 34 + 4 * c, (unsigned)(c * 9 + i));
+    }
+  snprintf(dir, sizeof dir, "%s/imb", root);
+  graft_dataset ds;
+  assert_int_equal(graft_dataset_open(&ds, dir, NULL), GRAFT_OK);
+  size_t n = ds.train.n, idx1[16], idx3[16], want[16], first[16], nb, drawn[3] = {0}, pairs = 0;
+  int labels[16];
+  assert_int_equal(n, 12);
+  for (size_t i = 0; i < n; i++) labels[i] = ds.train.s[i].label;
+  graft_loader a, b;
+  graft_loader_init(&a);
+  graft_loader_init(&b);
+  open_balanced(&a, &ds.train, 1, 0, 1);
+  open_balanced(&b, &ds.train, 3, 0, 1);
+  float *x0 = NULL;
+  for (int epoch = 0; epoch < EPOCHS; epoch++) {
+    float *x1 = run_epoch(&a, epoch, n, idx1, &nb);
+    float *x3 = run_epoch(&b, epoch, n, idx3, &nb);
+    assert_memory_equal(idx1, idx3, n * sizeof *idx1);
+    assert_memory_equal(x1, x3, n * PX * sizeof(float));
+    assert_int_equal(graft_balanced_order(labels, n, 17, epoch, want), GRAFT_OK);
+    assert_memory_equal(idx1, want, n * sizeof *idx1);
+    if (epoch == 1) assert_memory_not_equal(idx1, first, n * sizeof *idx1);
+    for (size_t i = 0; i < n; i++) drawn[labels[idx1[i]]]++;
+    pairs += check_repeats_differ(idx1, x1, n);
+    if (epoch == 0) {
+      memcpy(first, idx1, sizeof first);
+      x0 = x1;
+    } else {
+      free(x1);
+    }
+    free(x3);
+  }
+  double total = (double)n * EPOCHS;
+  printf("9/2/1 images, %d balanced epochs: classes drawn %.3f %.3f %.3f (want 1/3 +- 0.1), same with 1 and 3 "
+         "workers, %zu pairs of rows with one sample, all augmented apart\n",
+         EPOCHS, drawn[0] / total, drawn[1] / total, drawn[2] / total, pairs);
+  for (int c = 0; c < 3; c++) assert_true(fabs(drawn[c] / total - 1.0 / 3.0) < 0.1);
+  assert_true(pairs > 0);
+  float *again = run_epoch(&a, 0, n, idx1, &nb);
+  assert_memory_equal(idx1, first, n * sizeof *idx1);
+  assert_memory_equal(again, x0, n * PX * sizeof(float));
+  free(again);
+  graft_loader_free(&a);
+  graft_loader_free(&b);
+
+  /* Two ranks take alternate rows of epoch 0's draw, pixels included. */
+  int taken[16] = {0};
+  for (int r = 0; r < 2; r++) {
+    open_balanced(&a, &ds.train, 2, r, 2);
+    size_t got = graft_shard_count(n, r, 2);
+    float *x = run_epoch(&a, 0, got, idx1, &nb);
+    for (size_t i = 0; i < got; i++) {
+      size_t pos = (size_t)r + 2 * i;
+      taken[pos]++;
+      assert_int_equal(idx1[i], first[pos]);
+      assert_memory_equal(x + i * PX, x0 + pos * PX, PX * sizeof(float));
+    }
+    free(x);
+    graft_loader_free(&a);
+  }
+  for (size_t i = 0; i < n; i++) assert_int_equal(taken[i], 1);
+  free(x0);
+
+  /* An eval loader keeps its fixed order; detection has no class to draw by. */
+  graft_loader_opts e = small_opts(2);
+  e.balanced = 1;
+  e.train = 0;
+  assert_int_equal(graft_loader_open(&a, &ds.train, &e), GRAFT_OK);
+  float *x = run_epoch(&a, 0, n, idx1, &nb);
+  for (size_t i = 0; i < n; i++) assert_int_equal(idx1[i], i);
+  free(x);
+  graft_loader_free(&a);
+  graft_loader_opts_defaults(&e, GRAFT_TASK_DETECT);
+  e.balanced = 1;
+  assert_int_equal(graft_loader_open(&a, &ds.train, &e), GRAFT_EINVAL);
   graft_dataset_free(&ds);
 }
 
@@ -366,6 +477,7 @@ int main(void) {
   graft_log_set_level(GRAFT_LOG_SILENT);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_epochs_and_workers),
+      cmocka_unit_test(test_balanced_epochs),
       cmocka_unit_test(test_bad_image_policies),
       cmocka_unit_test(test_caches_match_decoding),
       cmocka_unit_test(test_detection_and_allocator),

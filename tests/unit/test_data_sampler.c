@@ -1,11 +1,13 @@
 /* test_data_sampler.c: epoch shuffles are seeded permutations, rank shards
- * cover every sample exactly once, and stratified k-fold spreads every
- * class evenly over the folds. */
+ * cover every sample exactly once, class-balanced draws give every class
+ * an equal share of an imbalanced split, and stratified k-fold spreads
+ * every class evenly over the folds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,100 @@ static void test_shards_cover_once(void **state) {
   printf("shards of n in {0,1,7,64,1001} over 1,2,3,8 ranks: every sample exactly once\n");
 }
 
+enum { SPLIT = 100, CLASSES = 4 };
+
+/* 90 / 9 / 1 samples in classes 0, 1, 2, or with gap in 0, 2, 3. */
+static void imbalanced_labels(int *labels, int gap) {
+  for (int i = 0; i < SPLIT; i++) labels[i] = (i < 90 ? 0 : i < 99 ? 1 : 2) + (gap && i >= 90);
+}
+
+/* Draws `epochs` balanced epochs of labels (SPLIT): share receives each
+ * class's share of all draws, hits how often each sample came up. */
+static void balanced_shares(const int *labels, int epochs, double share[CLASSES], size_t hits[SPLIT]) {
+  size_t order[SPLIT], per[CLASSES] = {0};
+  memset(hits, 0, SPLIT * sizeof *hits);
+  for (int e = 0; e < epochs; e++) {
+    assert_int_equal(graft_balanced_order(labels, SPLIT, 3, e, order), GRAFT_OK);
+    for (int i = 0; i < SPLIT; i++) {
+      per[labels[order[i]]]++;
+      hits[order[i]]++;
+    }
+  }
+  for (int c = 0; c < CLASSES; c++) share[c] = (double)per[c] / ((double)epochs * SPLIT);
+}
+
+static void test_balanced_shares(void **state) {
+  (void)state;
+  /* 90 / 9 / 1 samples, then the same with class 1 left empty. */
+  enum { EPOCHS = 2000 };
+  const double tol = 0.01;
+  int labels[SPLIT];
+  double share[CLASSES];
+  size_t hits[SPLIT];
+  for (int layout = 0; layout < 2; layout++) {
+    imbalanced_labels(labels, layout);
+    balanced_shares(labels, EPOCHS, share, hits);
+    printf("90/9/1 %s, %d epochs of %d draws: class shares %.4f %.4f %.4f %.4f (want 1/3 +- %.2f)\n",
+           layout ? "in classes 0, 2, 3" : "in classes 0, 1, 2", EPOCHS, SPLIT, share[0], share[1], share[2],
+           share[3], tol);
+    for (int c = 0; c < CLASSES; c++) {
+      int present = c == 0 || c == 1 + layout || c == 2 + layout;
+      assert_true(present ? fabs(share[c] - 1.0 / 3.0) < tol : share[c] == 0.0);
+    }
+  }
+  /* Within a class every sample is as likely: class 0's 90 samples each
+   * come up about EPOCHS * SPLIT / 3 / 90 times. */
+  double want = EPOCHS * SPLIT / 3.0 / 90.0, worst = 0;
+  for (int i = 0; i < 90; i++) worst = fmax(worst, fabs((double)hits[i] - want) / want);
+  printf("class 0 samples drawn %.0f times each, largest deviation %.1f%%\n", want, 100 * worst);
+  assert_true(worst < 0.2);
+}
+
+static void test_balanced_seeded(void **state) {
+  (void)state;
+  int labels[SPLIT];
+  size_t a[SPLIT], b[SPLIT], c[SPLIT];
+  imbalanced_labels(labels, 0);
+  assert_int_equal(graft_balanced_order(labels, SPLIT, 5, 4, a), GRAFT_OK);
+  assert_int_equal(graft_balanced_order(labels, SPLIT, 5, 4, b), GRAFT_OK);
+  assert_memory_equal(a, b, sizeof a);
+  assert_int_equal(graft_balanced_order(labels, SPLIT, 5, 5, c), GRAFT_OK);
+  assert_memory_not_equal(a, c, sizeof a);
+  assert_int_equal(graft_balanced_order(labels, SPLIT, 6, 4, c), GRAFT_OK);
+  assert_memory_not_equal(a, c, sizeof a);
+  assert_int_equal(graft_balanced_order(labels, 0, 5, 4, c), GRAFT_OK);
+  labels[7] = -1;
+  assert_int_equal(graft_balanced_order(labels, SPLIT, 5, 4, c), GRAFT_EINVAL);
+}
+
+static void test_balanced_shards(void **state) {
+  (void)state;
+  static const int worlds[] = {1, 2, 3, 8};
+  int labels[SPLIT];
+  size_t order[SPLIT], mine[SPLIT], again[SPLIT], joined[SPLIT];
+  imbalanced_labels(labels, 0);
+  assert_int_equal(graft_balanced_order(labels, SPLIT, 9, 2, order), GRAFT_OK);
+  for (size_t wi = 0; wi < sizeof worlds / sizeof *worlds; wi++) {
+    int world = worlds[wi];
+    int taken[SPLIT] = {0};
+    for (int r = 0; r < world; r++) {
+      size_t cnt = graft_shard_take(order, SPLIT, r, world, mine);
+      assert_int_equal(cnt, graft_shard_count(SPLIT, r, world));
+      for (size_t i = 0; i < cnt; i++) {
+        size_t pos = (size_t)r + i * (size_t)world;
+        taken[pos]++;
+        joined[pos] = mine[i];
+      }
+      memcpy(again, order, sizeof order);
+      assert_int_equal(graft_shard_take(again, SPLIT, r, world, again), cnt);
+      assert_memory_equal(again, mine, cnt * sizeof *mine);
+    }
+    for (int i = 0; i < SPLIT; i++) assert_int_equal(taken[i], 1);
+    assert_memory_equal(joined, order, sizeof order);
+  }
+  printf("a balanced draw of %d over 1,2,3,8 ranks: every position once, together the whole draw\n", SPLIT);
+}
+
 static void test_kfold_stratified(void **state) {
   (void)state;
   enum { N = 103, K = 5, C = 4 };
@@ -103,6 +199,9 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_epoch_order),
       cmocka_unit_test(test_shards_cover_once),
+      cmocka_unit_test(test_balanced_shares),
+      cmocka_unit_test(test_balanced_seeded),
+      cmocka_unit_test(test_balanced_shards),
       cmocka_unit_test(test_kfold_stratified),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
