@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/log.h"
 
@@ -42,5 +43,33 @@ graft_status graft_run_append(const char *dir, const char *file, const char *tex
   int bad = fputs(text, f) < 0;
   bad |= fclose(f) != 0;
   if (bad) GRAFT_FAIL(GRAFT_EIO, "cannot append to %s: %s", path, strerror(errno));
+  return GRAFT_OK;
+}
+
+graft_status graft_run_keep_lines(const char *dir, const char *file, int64_t lines) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    if (errno == ENOENT) return GRAFT_OK;
+    GRAFT_FAIL(GRAFT_EIO, "cannot open %s: %s", path, strerror(errno));
+  }
+  off_t keep = 0, pos = 0;
+  for (int64_t n = 0; n < lines;) {
+    int c = getc(f);
+    if (c == EOF) break;
+    pos++;
+    if (c == '\n') {
+      n++;
+      keep = pos;
+    }
+  }
+  struct stat st;
+  int bad = ferror(f) || fstat(fileno(f), &st) != 0;
+  fclose(f);
+  if (bad) GRAFT_FAIL(GRAFT_EIO, "cannot read %s", path);
+  if (st.st_size <= keep) return GRAFT_OK;
+  if (truncate(path, keep) != 0) GRAFT_FAIL(GRAFT_EIO, "cannot truncate %s: %s", path, strerror(errno));
+  GRAFT_INFO("%s: dropped %lld bytes logged after the checkpoint", path, (long long)(st.st_size - keep));
   return GRAFT_OK;
 }

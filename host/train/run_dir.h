@@ -5,6 +5,7 @@
 #define GRAFT_RUN_DIR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/status.h"
 
@@ -15,5 +16,9 @@ graft_status graft_run_dir_create(const char *parent, const char *name, char *ou
 graft_status graft_mkdirs(const char *path);
 /* Appends text (a whole line) to dir/file, creating it. */
 graft_status graft_run_append(const char *dir, const char *file, const char *text);
+/* Cuts dir/file back to its first `lines` complete lines (a missing file is
+ * fine): on resume, metrics.jsonl keeps one line per epoch the checkpoint
+ * holds, dropping what a run stopped before its checkpoint logged. */
+graft_status graft_run_keep_lines(const char *dir, const char *file, int64_t lines);
 
 #endif
