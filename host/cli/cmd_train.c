@@ -82,6 +82,8 @@ static graft_status opts_from_config(const graft_config *cfg, graft_train_opts *
   o->model.seed = (uint64_t)seed;
   GET(str, "class_weights", &s);
   o->balanced_loss = s && !strcmp(s, "balanced");
+  GET(str, "sampler", &s);
+  o->balanced_sampler = s && !strcmp(s, "balanced");
   GET(str, "optimizer", &s);
   graft_optim_cfg_default(&o->optim, choice(s, optimizers) == 1 ? GRAFT_OPTIM_ADAMW : GRAFT_OPTIM_SGD);
   GET(float, "lr", &o->optim.lr);
@@ -137,9 +139,6 @@ static int read_config(int argc, char **argv, graft_config *cfg, graft_train_opt
   if (s == GRAFT_OK) s = graft_config_args(cfg, argc, argv, NULL, 0, NULL);
   if (s == GRAFT_OK) s = graft_config_check(cfg);
   if (s == GRAFT_OK) s = refuse_if_set(cfg, "ema", "weight averaging is not in this build yet");
-  if (s == GRAFT_OK)
-    s = refuse_if_set(cfg, "sampler",
-                      "the class-balanced sampler is not in this build yet; class_weights=balanced weights the loss instead");
   if (s == GRAFT_OK) s = refuse_if_set(cfg, "task", "only classification is trained in this build");
   if (s == GRAFT_OK) s = refuse_if_set(cfg, "precision", "the CPU backend computes in fp32");
   const char *device = NULL;
@@ -151,7 +150,7 @@ static int read_config(int argc, char **argv, graft_config *cfg, graft_train_opt
   if (s == GRAFT_OK) s = opts_from_config(cfg, o);
   if (s == GRAFT_OK) return 0;
   graft_config_free(cfg);
-  return s == GRAFT_EINVAL || s == GRAFT_ENOTFOUND || s == GRAFT_EUNSUPPORTED ? 2 : 1;
+  return 2; /* every failure here is a usage or configuration error */
 }
 
 static int wants_help(int argc, char **argv, const char *usage) {

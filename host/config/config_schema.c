@@ -104,7 +104,7 @@ const graft_cfg_key graft_cfg_schema[] = {
     K_CHOICE("transfer", "freeze", "none", "none|backbone|layer1|layer2|layer3|layer4",
              "freeze nothing, everything but the head, or the stem up to this stage"),
     K_INT("transfer", "unfreeze_epoch", "0", 0, 1000000,
-          "epoch (counted from 0) at which frozen layers start training; 0: never"),
+          "first epoch (counted from 1) in which frozen layers train too; 0: never"),
     K_BOOL("transfer", "bn_freeze", "0", "keep batch-norm running statistics fixed"),
 
     K_CHOICE("task", "task", "classification", "classification|regression",

@@ -9,6 +9,10 @@
 #include <string.h>
 
 static int log_level = -1;
+/* A second sink for the run's log file; set by the training loop only. */
+static FILE *log_file = NULL;
+
+void graft_log_set_file(FILE *f) { log_file = f; }
 
 static graft_log_level level_from_env(void) {
   const char *v = getenv("GRAFT_LOG");
@@ -37,8 +41,12 @@ void graft_log(graft_log_level level, const char *file, int line, const char *fm
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (level == GRAFT_LOG_INFO)
-    fprintf(stderr, "graft: %s\n", msg);
-  else
-    fprintf(stderr, "graft: %s: %s [%s:%d]\n", names[level], msg, base, line);
+  FILE *sinks[2] = {stderr, log_file};
+  for (int i = 0; i < 2 && sinks[i]; i++) {
+    if (level == GRAFT_LOG_INFO)
+      fprintf(sinks[i], "graft: %s\n", msg);
+    else
+      fprintf(sinks[i], "graft: %s: %s [%s:%d]\n", names[level], msg, base, line);
+  }
+  if (log_file) fflush(log_file);
 }

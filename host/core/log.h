@@ -4,6 +4,8 @@
 #ifndef GRAFT_LOG_H
 #define GRAFT_LOG_H
 
+#include <stdio.h>
+
 #include "core/status.h"
 
 #ifdef __cplusplus
@@ -13,6 +15,9 @@ extern "C" {
 typedef enum { GRAFT_LOG_DEBUG, GRAFT_LOG_INFO, GRAFT_LOG_WARN, GRAFT_LOG_ERROR, GRAFT_LOG_SILENT } graft_log_level;
 
 void graft_log_set_level(graft_log_level level);
+/* Also appends every message at or above the level to f (a run's log
+ * file); NULL stops that. The caller keeps f open meanwhile. */
+void graft_log_set_file(FILE *f);
 graft_log_level graft_log_get_level(void);
 void graft_log(graft_log_level level, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

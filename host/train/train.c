@@ -22,6 +22,7 @@
 #include "nn/weights.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
+#include "io/fileio.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
 
@@ -129,6 +130,7 @@ typedef struct {
   size_t n_meta;
   int tty;
   cJSON *best_json; /* figures of the best epoch */
+  FILE *log;        /* the run's train.log */
 } run_state;
 
 static void run_free(run_state *r) {
@@ -140,6 +142,25 @@ static void run_free(run_state *r) {
   free(r->class_weight);
   cJSON_Delete(r->best_json);
   free(r->class_list);
+  if (r->log) {
+    graft_log_set_file(NULL);
+    fclose(r->log);
+  }
+}
+
+/* After a resume, the best epoch's figures come back from report.json so the
+ * final report keeps them. */
+static void restore_best(run_state *r) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/report.json", r->dir);
+  uint8_t *text = NULL;
+  size_t len = 0;
+  if (graft_file_read(path, 64u << 20, &text, &len) != GRAFT_OK) return;
+  cJSON *root = cJSON_ParseWithLength((const char *)text, len);
+  cJSON *best = cJSON_GetObjectItemCaseSensitive(root, "best_metrics");
+  if (best) r->best_json = cJSON_Duplicate(best, 1);
+  cJSON_Delete(root);
+  free(text);
 }
 
 /* Metadata stored in every weights file of the run, so eval and predict
@@ -206,6 +227,7 @@ static graft_status open_data(run_state *r, int with_train) {
   if (lo.cls.resize <= 0) lo.cls.resize = o->image_size * 8 / 7;
   lo.train = 1;
   lo.drop_last = 1;
+  lo.balanced = o->balanced_sampler;
   if (with_train) GRAFT_TRY(graft_loader_open(&r->train_loader, &r->ds.train, &lo));
   lo.train = 0;
   lo.drop_last = 0;
@@ -333,9 +355,18 @@ graft_status graft_train_run(const graft_train_opts *o) {
   graft_loader_init(&r->train_loader);
   graft_loader_init(&r->val_loader);
   graft_net_init(&r->net, 0);
-  graft_status s;
+  char path[4200];
+  /* The data and the model first: a run that cannot start leaves no folder. */
+  graft_status s = setup(r);
+  if (s != GRAFT_OK) goto done;
   if (o->resume) {
     snprintf(r->dir, sizeof r->dir, "%s", o->resume);
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->dir);
+    s = graft_checkpoint_load(path, &r->net, &r->tr, &r->pr);
+    if (s == GRAFT_OK) s = graft_run_keep_lines(r->dir, "metrics.jsonl", r->pr.epoch);
+    if (s != GRAFT_OK) goto done;
+    GRAFT_INFO("resuming %s at epoch %lld, batch %lld (optimizer step %lld)", r->dir, (long long)r->pr.epoch + 1,
+               (long long)r->pr.batch, (long long)r->pr.step);
   } else {
     const char *name = o->name;
     if (!name) {
@@ -343,23 +374,19 @@ graft_status graft_train_run(const graft_train_opts *o) {
       name = slash && slash[1] ? slash + 1 : o->data;
     }
     s = graft_run_dir_create(o->out, name, r->dir, sizeof r->dir);
+    if (s == GRAFT_OK && o->config) {
+      snprintf(path, sizeof path, "%s/config.ini", r->dir);
+      s = graft_config_write(o->config, path);
+    }
     if (s != GRAFT_OK) goto done;
   }
-  s = setup(r);
-  if (s != GRAFT_OK) goto done;
-  if (o->resume) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->dir);
-    s = graft_checkpoint_load(path, &r->net, &r->tr, &r->pr);
-    if (s != GRAFT_OK) goto done;
-    GRAFT_INFO("resuming %s at epoch %lld, batch %lld (optimizer step %lld)", r->dir, (long long)r->pr.epoch + 1,
-               (long long)r->pr.batch, (long long)r->pr.step);
-  } else if (o->config) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.ini", r->dir);
-    s = graft_config_write(o->config, path);
-    if (s != GRAFT_OK) goto done;
-  }
+  snprintf(path, sizeof path, "%s/train.log", r->dir);
+  r->log = fopen(path, "a");
+  if (!r->log) GRAFT_WARN("cannot open %s; logging to the terminal only", path);
+  graft_log_set_file(r->log);
+  if (o->resume) restore_best(r);
+  if (r->pr.epoch >= o->epochs)
+    GRAFT_INFO("%s already finished its %d epochs; raise epochs= to train on", r->dir, o->epochs);
   GRAFT_INFO("run folder %s: %s on %zu training / %zu validation images, %d classes, %zu trainable parameters",
              r->dir, o->model.model, r->ds.train.n, r->ds.val.n, r->net.num_classes,
              graft_net_trainable_count(&r->net));
@@ -426,7 +453,17 @@ graft_status graft_train_run(const graft_train_opts *o) {
       GRAFT_INFO("early stop: %s has not improved for %d epochs", early_stop_metric(o), o->early_stop_patience);
       break;
     }
+    if (stop_signal && !last_epoch) {
+      if (!(periodic || stopping)) s = save_checkpoint(r);
+      if (s == GRAFT_OK) {
+        GRAFT_INFO("signal %d: checkpoint saved after epoch %d in %s; continue with resume=%s", (int)stop_signal,
+                   epoch + 1, r->dir, r->dir);
+        s = GRAFT_EINTERRUPTED;
+      }
+      goto done;
+    }
   }
+  if (r->pr.skipped) GRAFT_WARN("%lld steps were skipped for a non-finite loss", (long long)r->pr.skipped);
   GRAFT_INFO("done: best %s %.4f at epoch %lld; weights in %s/best.safetensors", o->best_metric, r->pr.best,
              (long long)r->pr.best_epoch, r->dir);
 done:

@@ -31,6 +31,7 @@ typedef struct {
   double val_ratio;
   uint64_t seed;
   int balanced_loss;    /* class_weights=balanced */
+  int balanced_sampler; /* sampler=balanced: classes drawn equally often */
   graft_cls_aug aug;    /* size is image_size; resize 0 means image_size * 8/7 */
   /* optimization */
   graft_optim_cfg optim;
