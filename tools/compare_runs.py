@@ -13,7 +13,8 @@ def main():
             r = json.load(f)
         best = r.get("best", {})
         m = r.get("best_metrics", r.get("last_metrics", {}))
-        rows.append((os.path.basename(d.rstrip("/")), m.get("accuracy"), m.get("macro_f1"), best.get("epoch")))
+        f1 = m.get("macro", {}).get("f1")
+        rows.append((os.path.basename(d.rstrip("/")), m.get("accuracy"), f1, best.get("epoch")))
     print("%-12s %10s %10s %6s" % ("run", "accuracy", "macro F1", "epoch"))
     for name, acc, f1, ep in rows:
         print("%-12s %10.4f %10.4f %6s" % (name, acc or 0.0, f1 or 0.0, ep))

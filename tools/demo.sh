@@ -17,7 +17,7 @@ demo="${GRAFT_DEMO_DIR:-build/demo}"
 data="$demo/fmnist-5-9"
 [ -d "$data/train" ] || python3 tools/fmnist_imagefolder.py "$data" --classes 5-9 --train-per-class 50 --val-per-class 200
 rm -rf "$demo/runs"
-common=(-c configs/fmnist-resnet20.ini data="$data" out="$demo/runs")
+common=(-c configs/fmnist-resnet20.ini -c configs/fmnist-finetune.ini data="$data" out="$demo/runs")
 echo "== fine-tuning the shipped pre-trained ResNet-20 =="
 build/graft train "${common[@]}" name=finetuned weights=weights/resnet20-fmnist04.safetensors
 echo "== the same recipe from scratch =="
