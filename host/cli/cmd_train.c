@@ -104,6 +104,10 @@ static graft_status opts_from_config(const graft_config *cfg, graft_train_opts *
   GET(float, "gamma", &o->gamma);
   GET(float, "min_lr", &o->min_lr);
   GET(float, "label_smoothing", &o->label_smoothing);
+  int ema = 0;
+  GET(bool, "ema", &ema);
+  GET(float, "ema_decay", &o->ema_decay);
+  if (!ema) o->ema_decay = 0.0f;
   GET(str, "freeze", &s);
   o->freeze = choice(s, freezes);
   if (o->freeze < 0) o->freeze = 0;
@@ -138,7 +142,6 @@ static int read_config(int argc, char **argv, graft_config *cfg, graft_train_opt
   }
   if (s == GRAFT_OK) s = graft_config_args(cfg, argc, argv, NULL, 0, NULL);
   if (s == GRAFT_OK) s = graft_config_check(cfg);
-  if (s == GRAFT_OK) s = refuse_if_set(cfg, "ema", "weight averaging is not in this build yet");
   if (s == GRAFT_OK) s = refuse_if_set(cfg, "task", "only classification is trained in this build");
   if (s == GRAFT_OK) s = refuse_if_set(cfg, "precision", "the CPU backend computes in fp32");
   const char *device = NULL;

@@ -97,6 +97,10 @@ GRAFT_HD float graft_mul_rn(float a, float b) {
  * `x.add(y, alpha=a)` is one fused multiply-add fmaf(a, y, x), `addcmul`
  * fuses its last multiply, while `mul_` and `addcdiv` round each operation. */
 
+/* One element of an exponential moving average of weights, as timm's
+ * ModelEmaV2: e = decay * e + (1 - decay) * p. */
+GRAFT_HD float graft_ema_value(float e, float p, float decay) { return decay * e + (1.0f - decay) * p; }
+
 /* One element of torch.optim.SGD (dampening 0). g is the gradient, wd the
  * weight decay (0 when the parameter is not decayed), first is 1 on the
  * parameter's first step (the momentum buffer starts as a copy of g). */

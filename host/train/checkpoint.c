@@ -20,6 +20,12 @@ graft_status graft_checkpoint_save(const char *path, graft_net *net, const graft
     int64_t d[1] = {(int64_t)tr->state.cap};
     s = graft_st_list_add(&l, "optim.state", GRAFT_DTYPE_F32, graft_shape_make(1, d), tr->state.data);
   }
+  if (s == GRAFT_OK && tr->ema_decay > 0.0f) {
+    int64_t dp[1] = {(int64_t)tr->ema_param.cap}, db[1] = {(int64_t)tr->ema_buffer.cap};
+    s = graft_st_list_add(&l, "ema.param", GRAFT_DTYPE_F32, graft_shape_make(1, dp), tr->ema_param.data);
+    if (s == GRAFT_OK)
+      s = graft_st_list_add(&l, "ema.buffer", GRAFT_DTYPE_F32, graft_shape_make(1, db), tr->ema_buffer.data);
+  }
   if (s == GRAFT_OK) {
     for (int i = 0; i < net->nslots; i++) steps[i] = net->slots[i].step;
     int64_t d[1] = {net->nslots};
@@ -66,6 +72,10 @@ graft_status graft_checkpoint_load(const char *path, graft_net *net, graft_train
   double vals[3];
   s = steps ? graft_weights_load_st(net, &f, &opts, NULL) : GRAFT_ENOMEM;
   if (s == GRAFT_OK && tr->state.cap) s = read_exact(&f, "optim.state", GRAFT_DTYPE_F32, tr->state.cap, tr->state.data);
+  if (s == GRAFT_OK && tr->ema_decay > 0.0f) {
+    s = read_exact(&f, "ema.param", GRAFT_DTYPE_F32, tr->ema_param.cap, tr->ema_param.data);
+    if (s == GRAFT_OK) s = read_exact(&f, "ema.buffer", GRAFT_DTYPE_F32, tr->ema_buffer.cap, tr->ema_buffer.data);
+  }
   if (s == GRAFT_OK) s = read_exact(&f, "optim.step", GRAFT_DTYPE_I64, (size_t)net->nslots, steps);
   if (s == GRAFT_OK) s = read_exact(&f, "train.progress", GRAFT_DTYPE_I64, PROGRESS_INTS, ints);
   if (s == GRAFT_OK) s = read_exact(&f, "train.values", GRAFT_DTYPE_F64, 3, vals);

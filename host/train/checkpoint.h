@@ -1,7 +1,8 @@
 /* checkpoint.h: the resume file of a training run. One safetensors file
  * holds everything a resumed run needs to continue bit for bit: the model
  * ("model.<PyTorch name>"), the optimizer state arena and per-parameter
- * step counts, and the progress counters. Data order, augmentation and
+ * step counts, the weight average when there is one ("ema.param",
+ * "ema.buffer"), and the progress counters. Data order, augmentation and
  * dropout are functions of (seed, epoch, index, step), so no generator
  * state is stored. Written atomically: a kill during the write leaves the
  * previous checkpoint as it was. */

@@ -65,10 +65,12 @@ static graft_status append_json_line(const char *dir, const char *file, cJSON *o
   return s;
 }
 
-graft_status graft_eval_append_jsonl(const char *dir, const graft_metrics *m, const char *const *names, int epoch,
-                                     double train_loss, double lr, double seconds) {
-  cJSON *obj = NULL;
+graft_status graft_eval_append_jsonl(const char *dir, const graft_metrics *m, const graft_metrics *ema,
+                                     const char *const *names, int epoch, double train_loss, double lr,
+                                     double seconds) {
+  cJSON *obj = NULL, *ema_obj = NULL;
   GRAFT_TRY(graft_metrics_to_json(m, names, GRAFT_METRICS_JSON_PER_CLASS, &obj));
+  if (ema && graft_metrics_to_json(ema, names, 0, &ema_obj) == GRAFT_OK) cJSON_AddItemToObject(obj, "ema", ema_obj);
   cJSON_AddNumberToObject(obj, "epoch", epoch);
   if (isfinite(train_loss)) cJSON_AddNumberToObject(obj, "train_loss", train_loss);
   cJSON_AddNumberToObject(obj, "lr", lr);

@@ -20,10 +20,12 @@ struct cJSON;
 graft_status graft_evaluate(graft_net *net, graft_ctx *ctx, graft_loader *loader, const graft_xent_desc *xent,
                             graft_metrics *out);
 
-/* Appends one JSON line {"epoch", "train_loss", "lr", "seconds", ...figures}
- * to dir/metrics.jsonl. */
-graft_status graft_eval_append_jsonl(const char *dir, const graft_metrics *m, const char *const *names, int epoch,
-                                     double train_loss, double lr, double seconds);
+/* Appends one JSON line {"epoch", "train_loss", "lr", "seconds", ...figures,
+ * "ema": {...figures of the weight average}} to dir/metrics.jsonl; ema may
+ * be NULL. */
+graft_status graft_eval_append_jsonl(const char *dir, const graft_metrics *m, const graft_metrics *ema,
+                                     const char *const *names, int epoch, double train_loss, double lr,
+                                     double seconds);
 
 /* Writes dir/report.json atomically: the best epoch by metric with its
  * figures (best_json, owned by the caller) and the last epoch's figures. */

@@ -195,6 +195,15 @@ static graft_status save_weights(run_state *r, const char *file) {
   return graft_weights_save(&r->net, path, r->meta, r->n_meta);
 }
 
+/* Evaluates the weight average and writes it to ema.safetensors. */
+static graft_status evaluate_ema(run_state *r, graft_metrics *out) {
+  graft_trainer_swap_ema(&r->tr);
+  graft_status s = graft_evaluate(&r->net, &r->ctx, &r->val_loader, &r->tr.xent, out);
+  if (s == GRAFT_OK) s = save_weights(r, "ema.safetensors");
+  graft_trainer_swap_ema(&r->tr);
+  return s;
+}
+
 static graft_status save_checkpoint(run_state *r) {
   char path[4200];
   snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->dir);
@@ -333,6 +342,7 @@ static graft_status setup(run_state *r) {
   graft_ctx_init_ref(&r->ctx, o->threads);
   GRAFT_TRY(graft_trainer_init(&r->tr, &r->net, &r->ctx, &o->optim, o->label_smoothing));
   if (o->balanced_loss) GRAFT_TRY(make_class_weights(r));
+  if (o->ema_decay > 0.0f) GRAFT_TRY(graft_trainer_enable_ema(&r->tr, o->ema_decay));
   size_t nb = graft_loader_batches(&r->train_loader);
   r->sched = (graft_schedule){.kind = o->schedule,
                               .base_lr = o->optim.lr,
@@ -429,15 +439,21 @@ graft_status graft_train_run(const graft_train_opts *o) {
     } else {
       r->pr.bad_epochs++;
     }
+    graft_metrics ema;
+    graft_metrics_init(&ema);
+    if (s == GRAFT_OK && o->ema_decay > 0.0f) s = evaluate_ema(r, &ema);
     double seconds = now_seconds() - t0;
     if (!o->quiet) {
       printf("epoch %d/%d: train loss %.4f, val loss %.4f, %s %.4f%s (%.1f s)\n", epoch + 1, o->epochs, train_loss,
              m.loss, o->best_metric, score, improved ? " (best)" : "", seconds);
       graft_metrics_print(stdout, &m, names, 20);
+      if (o->ema_decay > 0.0f) printf("weight average (ema.safetensors): accuracy %.4f, loss %.4f\n", ema.accuracy, ema.loss);
       fflush(stdout);
     }
     if (s == GRAFT_OK)
-      s = graft_eval_append_jsonl(r->dir, &m, names, epoch + 1, train_loss, (double)r->tr.opt.lr, seconds);
+      s = graft_eval_append_jsonl(r->dir, &m, o->ema_decay > 0.0f ? &ema : NULL, names, epoch + 1, train_loss,
+                                  (double)r->tr.opt.lr, seconds);
+    graft_metrics_free(&ema);
     int last_epoch = epoch + 1 == o->epochs;
     int stopping = o->early_stop_patience > 0 && r->pr.bad_epochs >= o->early_stop_patience;
     int periodic = o->save_every > 0 && (epoch + 1) % o->save_every == 0;

@@ -45,6 +45,7 @@ typedef struct {
   float gamma;
   float min_lr;
   float label_smoothing;
+  float ema_decay;      /* weight average per step; 0: none */
   /* transfer learning */
   int freeze;           /* 0 none; 1..4 stem and layer1..layerN; 5 whole backbone */
   int unfreeze_epoch;   /* epoch (1-based) from which nothing is frozen; 0 never */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "ops/math.h"
 
 void graft_trainer_free(graft_trainer *t) {
   if (!t) return;
@@ -16,6 +17,8 @@ void graft_trainer_free(graft_trainer *t) {
   free(t->labels);
   free(t->scalars);
   graft_arena_free(&t->state);
+  graft_arena_free(&t->ema_param);
+  graft_arena_free(&t->ema_buffer);
   memset(t, 0, sizeof *t);
 }
 
@@ -64,8 +67,37 @@ graft_status graft_trainer_forward_backward(graft_trainer *t, const int32_t *lab
   return GRAFT_OK;
 }
 
+static void ema_towards(float *e, const float *p, size_t n, float decay) {
+#pragma omp parallel for schedule(static) if (n >= 65536)
+  for (size_t i = 0; i < n; i++) e[i] = graft_ema_value(e[i], p[i], decay);
+}
+
 graft_status graft_trainer_update(graft_trainer *t) {
   graft_net *net = t->net;
-  return graft_optim_step_ref(t->ctx, &t->opt, net->slots, net->nslots, net->param.data, net->grad.data,
-                              t->state.data, net->param.cap);
+  GRAFT_TRY(graft_optim_step_ref(t->ctx, &t->opt, net->slots, net->nslots, net->param.data, net->grad.data,
+                                 t->state.data, net->param.cap));
+  if (t->ema_decay > 0.0f) {
+    ema_towards(t->ema_param.data, net->param.data, net->param.cap, t->ema_decay);
+    ema_towards(t->ema_buffer.data, net->buffer.data, net->buffer.cap, t->ema_decay);
+  }
+  return GRAFT_OK;
+}
+
+graft_status graft_trainer_enable_ema(graft_trainer *t, float decay) {
+  if (!(decay > 0.0f && decay < 1.0f)) GRAFT_FAIL(GRAFT_EINVAL, "ema_decay=%g: expected a value in (0, 1)", (double)decay);
+  graft_net *net = t->net;
+  GRAFT_TRY(graft_arena_init(&t->ema_param, net->param.cap));
+  GRAFT_TRY(graft_arena_init(&t->ema_buffer, net->buffer.cap));
+  memcpy(t->ema_param.data, net->param.data, net->param.cap * sizeof(float));
+  memcpy(t->ema_buffer.data, net->buffer.data, net->buffer.cap * sizeof(float));
+  t->ema_decay = decay;
+  return GRAFT_OK;
+}
+
+void graft_trainer_swap_ema(graft_trainer *t) {
+  float *p = t->net->param.data, *b = t->net->buffer.data;
+  t->net->param.data = t->ema_param.data;
+  t->net->buffer.data = t->ema_buffer.data;
+  t->ema_param.data = p;
+  t->ema_buffer.data = b;
 }

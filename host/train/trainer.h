@@ -23,6 +23,9 @@ typedef struct {
   int32_t *labels;     /* (N) */
   float *scalars;      /* (2): loss, dloss */
   void *workspace;     /* given to ctx when ctx has less */
+  float ema_decay;     /* 0: no weight average */
+  graft_arena ema_param;  /* (param floats) average of the parameters */
+  graft_arena ema_buffer; /* (buffer floats) average of the buffers */
 } graft_trainer;
 
 graft_status graft_trainer_init(graft_trainer *t, graft_net *net, graft_ctx *ctx, const graft_optim_cfg *opt,
@@ -33,7 +36,15 @@ void graft_trainer_free(graft_trainer *t);
  * (training mode), the loss, and backward; *loss receives the mean loss. */
 graft_status graft_trainer_forward_backward(graft_trainer *t, const int32_t *labels, float *loss);
 
-/* Applies the optimizer to the gradients of the last backward pass. */
+/* Applies the optimizer to the gradients of the last backward pass, then
+ * moves the weight average (when enabled) towards the new weights. */
 graft_status graft_trainer_update(graft_trainer *t);
+
+/* Keeps an exponential moving average of the parameters and buffers, with
+ * decay per optimizer step, starting from the current weights. */
+graft_status graft_trainer_enable_ema(graft_trainer *t, float decay);
+/* Exchanges the net's weights with their average (call again to undo), so
+ * the average can be evaluated and saved with the ordinary functions. */
+void graft_trainer_swap_ema(graft_trainer *t);
 
 #endif
