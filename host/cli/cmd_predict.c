@@ -1,7 +1,8 @@
 /* cmd_predict.c: `graft predict weights=W [topk=5] [json=1] IMAGE...`:
  * the top classes and their probabilities for each image. The model, its
  * input transform and the class names come from the weights file's
- * metadata (graft train writes them); model=, num_classes=, widths=,
+ * metadata (graft train writes them); a regression head prints its
+ * value instead. model=, num_classes=, widths=,
  * image_size= and resize= override or supply them. An image that cannot be
  * read is reported and the others are still classified (exit status 1). */
 #include <cjson/cJSON.h>
@@ -23,6 +24,7 @@
 typedef struct {
   graft_model_args m;
   int image_size, resize, topk, json;
+  int regression; /* a head of one output whose value is the prediction */
   float mean[3], std[3];
   char **classes; /* (num_classes) or NULL */
   char *class_buf;
@@ -77,11 +79,31 @@ static graft_status read_cfg(graft_args *a, const graft_st_file *f, predict_cfg 
     GRAFT_FAIL(GRAFT_EINVAL, "%s does not say which model it holds: pass model=... num_classes=...", f->label);
   if (c->topk < 1) c->topk = 1;
   if (c->topk > c->m.num_classes) c->topk = c->m.num_classes;
-  read_classes(c, f);
+  const char *task = graft_st_meta_get(f, "task");
+  c->regression = task && !strcmp(task, "regression");
+  if (!c->regression) read_classes(c, f);
   return GRAFT_OK;
 }
 
+static void print_value(const predict_cfg *c, const char *path, float value) {
+  if (!c->json) {
+    printf("%s: %.6g\n", path, (double)value);
+    return;
+  }
+  cJSON *obj = cJSON_CreateObject();
+  cJSON_AddStringToObject(obj, "image", path);
+  cJSON_AddNumberToObject(obj, "value", value);
+  char *text = cJSON_PrintUnformatted(obj);
+  if (text) printf("%s\n", text);
+  cJSON_free(text);
+  cJSON_Delete(obj);
+}
+
 static void print_result(const predict_cfg *c, const char *path, const float *logits /* (K) */) {
+  if (c->regression) {
+    print_value(c, path, logits[0]);
+    return;
+  }
   int k = c->m.num_classes;
   double mx = -INFINITY, sum = 0.0;
   for (int j = 0; j < k; j++) mx = fmax(mx, (double)logits[j]);

@@ -44,6 +44,8 @@ static graft_status opts_from_config(const graft_config *cfg, graft_train_opts *
   const char *s = NULL;
   graft_train_opts_defaults(o);
   GET(str, "model", &o->model.model);
+  GET(str, "task", &s);
+  o->regression = s && !strcmp(s, "regression");
   GET(int, "num_classes", &o->model.num_classes);
   GET(str, "widths", &o->model.widths);
   GET(str, "weights", &o->model.weights);
@@ -142,7 +144,6 @@ static int read_config(int argc, char **argv, graft_config *cfg, graft_train_opt
   }
   if (s == GRAFT_OK) s = graft_config_args(cfg, argc, argv, NULL, 0, NULL);
   if (s == GRAFT_OK) s = graft_config_check(cfg);
-  if (s == GRAFT_OK) s = refuse_if_set(cfg, "task", "only classification is trained in this build");
   if (s == GRAFT_OK) s = refuse_if_set(cfg, "precision", "the CPU backend computes in fp32");
   const char *device = NULL;
   if (s == GRAFT_OK) s = graft_config_str(cfg, "device", &device);

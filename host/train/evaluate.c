@@ -48,6 +48,34 @@ graft_status graft_evaluate(graft_net *net, graft_ctx *ctx, graft_loader *loader
   return s;
 }
 
+graft_status graft_evaluate_regression(graft_net *net, graft_ctx *ctx, graft_loader *loader, const float *ys,
+                                       graft_metrics *out) {
+  double sums[GRAFT_METRICS_SUMS] = {0.0, 0.0, 0.0};
+  float *target = malloc((size_t)net->batch * sizeof *target);
+  if (!target) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory for regression targets");
+  size_t row = net->values[net->input].count / (size_t)net->batch;
+  graft_status s = graft_loader_start_epoch(loader, 0);
+  while (s == GRAFT_OK) {
+    const graft_batch *b = NULL;
+    s = graft_loader_next(loader, &b);
+    if (s != GRAFT_OK || !b) break;
+    if (b->n > net->batch) {
+      s = GRAFT_ESHAPE;
+      GRAFT_ERROR("evaluation batch of %d rows for a net built for %d", b->n, net->batch);
+      break;
+    }
+    memcpy(graft_net_act(net, net->input), b->x, (size_t)b->n * row * sizeof(float));
+    for (int i = 0; i < b->n; i++) target[i] = ys[b->index[i]];
+    s = graft_net_forward(net, ctx, 0);
+    if (s == GRAFT_OK)
+      s = ctx->backend->metrics_update_regression(ctx, b->n, graft_net_act(net, net->output), target, sums);
+  }
+  /* The loss of a regression head is its mean squared error. */
+  if (s == GRAFT_OK) s = graft_metrics_regression(out, sums, sums[2] > 0 ? sums[0] / sums[2] : NAN);
+  free(target);
+  return s;
+}
+
 static graft_status append_json_line(const char *dir, const char *file, cJSON *obj) {
   char *text = cJSON_PrintUnformatted(obj);
   if (!text) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory writing %s", file);

@@ -20,6 +20,11 @@ struct cJSON;
 graft_status graft_evaluate(graft_net *net, graft_ctx *ctx, graft_loader *loader, const graft_xent_desc *xent,
                             graft_metrics *out);
 
+/* The same for a regression head: *out gets MSE, MAE and the loss, with
+ * targets ys indexed by the loader's sample index. */
+graft_status graft_evaluate_regression(graft_net *net, graft_ctx *ctx, graft_loader *loader, const float *ys,
+                                       graft_metrics *out);
+
 /* Appends one JSON line {"epoch", "train_loss", "lr", "seconds", ...figures,
  * "ema": {...figures of the weight average}} to dir/metrics.jsonl; ema may
  * be NULL. */

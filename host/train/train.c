@@ -23,6 +23,7 @@
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "io/fileio.h"
+#include "train/regression.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
 
@@ -116,7 +117,11 @@ static void clip_gradients(graft_net *net, float max_norm) {
 typedef struct {
   const graft_train_opts *o;
   char dir[4096];
-  graft_dataset ds;
+  graft_dataset ds;            /* classification */
+  graft_regression_data reg;   /* regression */
+  const graft_split *train_split, *val_split; /* of ds or reg */
+  const char *const *names;    /* class names; NULL for regression */
+  float *batch_targets;        /* (batch) regression targets of a batch */
   graft_loader train_loader, val_loader;
   graft_net net;
   graft_ctx ctx;
@@ -124,8 +129,8 @@ typedef struct {
   graft_schedule sched;
   graft_progress pr;
   float *class_weight; /* (K) or NULL */
-  graft_st_meta meta[8];
-  char meta_vals[7][512];
+  graft_st_meta meta[9];
+  char meta_vals[8][512];
   char *class_list; /* the class names, one per line: the "classes" metadata */
   size_t n_meta;
   int tty;
@@ -139,6 +144,8 @@ static void run_free(run_state *r) {
   graft_trainer_free(&r->tr);
   graft_net_free(&r->net);
   graft_dataset_free(&r->ds);
+  graft_regression_free(&r->reg);
+  free(r->batch_targets);
   free(r->class_weight);
   cJSON_Delete(r->best_json);
   free(r->class_list);
@@ -176,7 +183,8 @@ static graft_status build_meta(run_state *r) {
     if (i) strcat(r->class_list, "\n");
     strcat(r->class_list, r->ds.classes.items[i]);
   }
-  static const char *const keys[] = {"model", "num_classes", "widths", "image_size", "resize", "mean", "std", "classes"};
+  static const char *const keys[] = {"model", "num_classes", "widths", "image_size", "resize", "mean", "std",
+                                     "task", "classes"};
   snprintf(r->meta_vals[0], 512, "%s", o->model.model);
   snprintf(r->meta_vals[1], 512, "%d", r->net.num_classes);
   snprintf(r->meta_vals[2], 512, "%s", o->model.widths ? o->model.widths : "");
@@ -184,8 +192,9 @@ static graft_status build_meta(run_state *r) {
   snprintf(r->meta_vals[4], 512, "%d", a->resize > 0 ? a->resize : o->image_size * 8 / 7);
   snprintf(r->meta_vals[5], 512, "%.9g,%.9g,%.9g", (double)a->mean[0], (double)a->mean[1], (double)a->mean[2]);
   snprintf(r->meta_vals[6], 512, "%.9g,%.9g,%.9g", (double)a->std[0], (double)a->std[1], (double)a->std[2]);
-  r->n_meta = 8;
-  for (size_t i = 0; i < r->n_meta; i++) r->meta[i] = (graft_st_meta){keys[i], i < 7 ? r->meta_vals[i] : r->class_list};
+  snprintf(r->meta_vals[7], 512, "%s", o->regression ? "regression" : "classification");
+  r->n_meta = 9;
+  for (size_t i = 0; i < r->n_meta; i++) r->meta[i] = (graft_st_meta){keys[i], i < 8 ? r->meta_vals[i] : r->class_list};
   return GRAFT_OK;
 }
 
@@ -196,9 +205,15 @@ static graft_status save_weights(run_state *r, const char *file) {
 }
 
 /* Evaluates the weight average and writes it to ema.safetensors. */
+/* The validation pass of the run's task. */
+static graft_status evaluate(run_state *r, graft_metrics *out) {
+  if (r->o->regression) return graft_evaluate_regression(&r->net, &r->ctx, &r->val_loader, r->reg.val_y, out);
+  return graft_evaluate(&r->net, &r->ctx, &r->val_loader, &r->tr.xent, out);
+}
+
 static graft_status evaluate_ema(run_state *r, graft_metrics *out) {
   graft_trainer_swap_ema(&r->tr);
-  graft_status s = graft_evaluate(&r->net, &r->ctx, &r->val_loader, &r->tr.xent, out);
+  graft_status s = evaluate(r, out);
   if (s == GRAFT_OK) s = save_weights(r, "ema.safetensors");
   graft_trainer_swap_ema(&r->tr);
   return s;
@@ -214,14 +229,27 @@ static graft_status save_checkpoint(run_state *r) {
  * unless only evaluating. */
 static graft_status open_data(run_state *r, int with_train) {
   const graft_train_opts *o = r->o;
-  graft_dataset_opts dopts = {.val_ratio = o->val_ratio, .seed = o->seed};
-  GRAFT_TRY(graft_dataset_open(&r->ds, o->data, &dopts));
-  if (r->ds.task != GRAFT_TASK_CLASSIFY)
-    GRAFT_FAIL(GRAFT_EUNSUPPORTED, "%s is a detection dataset; graft train handles classification", o->data);
-  if (with_train && r->ds.train.n < (size_t)o->batch)
-    GRAFT_FAIL(GRAFT_EINVAL, "%s: the training split has %zu images, fewer than batch=%d", o->data, r->ds.train.n,
-               o->batch);
-  if (r->ds.val.n == 0) GRAFT_FAIL(GRAFT_EINVAL, "%s: no validation images (add val/ or set val_split)", o->data);
+  if (o->regression) {
+    if (o->balanced_loss || o->balanced_sampler)
+      GRAFT_FAIL(GRAFT_EINVAL, "class_weights and sampler=balanced need classes; task=regression has none");
+    GRAFT_TRY(graft_regression_open(&r->reg, o->data));
+    r->train_split = &r->reg.train;
+    r->val_split = &r->reg.val;
+    r->batch_targets = calloc((size_t)o->batch, sizeof *r->batch_targets);
+    if (!r->batch_targets) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory for targets");
+  } else {
+    graft_dataset_opts dopts = {.val_ratio = o->val_ratio, .seed = o->seed};
+    GRAFT_TRY(graft_dataset_open(&r->ds, o->data, &dopts));
+    if (r->ds.task != GRAFT_TASK_CLASSIFY)
+      GRAFT_FAIL(GRAFT_EUNSUPPORTED, "%s is a detection dataset; graft train handles classification", o->data);
+    r->train_split = &r->ds.train;
+    r->val_split = &r->ds.val;
+    r->names = (const char *const *)r->ds.classes.items;
+  }
+  if (with_train && r->train_split->n < (size_t)o->batch)
+    GRAFT_FAIL(GRAFT_EINVAL, "%s: the training split has %zu images, fewer than batch=%d", o->data,
+               r->train_split->n, o->batch);
+  if (r->val_split->n == 0) GRAFT_FAIL(GRAFT_EINVAL, "%s: no validation images (add val/ or set val_split)", o->data);
   graft_loader_opts lo;
   graft_loader_opts_defaults(&lo, GRAFT_TASK_CLASSIFY);
   lo.batch = o->batch;
@@ -237,10 +265,10 @@ static graft_status open_data(run_state *r, int with_train) {
   lo.train = 1;
   lo.drop_last = 1;
   lo.balanced = o->balanced_sampler;
-  if (with_train) GRAFT_TRY(graft_loader_open(&r->train_loader, &r->ds.train, &lo));
+  if (with_train) GRAFT_TRY(graft_loader_open(&r->train_loader, r->train_split, &lo));
   lo.train = 0;
   lo.drop_last = 0;
-  return graft_loader_open(&r->val_loader, &r->ds.val, &lo);
+  return graft_loader_open(&r->val_loader, r->val_split, &lo);
 }
 
 /* Inverse-frequency class weights (class_weights=balanced), normalized to
@@ -291,7 +319,12 @@ static graft_status train_epoch(run_state *r, int epoch) {
     memcpy(graft_net_act(&r->net, r->net.input), batch->x, r->net.values[r->net.input].count * sizeof(float));
     r->tr.opt.lr = (float)graft_schedule_lr(&r->sched, r->pr.step);
     float loss = 0.0f;
-    GRAFT_TRY(graft_trainer_forward_backward(&r->tr, batch->y, &loss));
+    if (o->regression) {
+      for (int i = 0; i < batch->n; i++) r->batch_targets[i] = r->reg.train_y[batch->index[i]];
+      GRAFT_TRY(graft_trainer_forward_backward_mse(&r->tr, r->batch_targets, &loss));
+    } else {
+      GRAFT_TRY(graft_trainer_forward_backward(&r->tr, batch->y, &loss));
+    }
     if (!isfinite(loss)) {
       if (!o->nan_skip)
         GRAFT_FAIL(GRAFT_ENUMERIC,
@@ -327,14 +360,27 @@ static graft_status train_epoch(run_state *r, int epoch) {
   return GRAFT_OK;
 }
 
+/* A metric the task has, checked before any training. */
+static graft_status check_metric(const graft_train_opts *o, const char *key, const char *name) {
+  static const char *const regression[] = {"auto", "loss", "mse", "mae", NULL};
+  static const char *const classification[] = {"auto", "loss", "accuracy", "top5", "macro_f1", "weighted_f1", "macro_recall", NULL};
+  const char *const *ok = o->regression ? regression : classification;
+  for (int i = 0; ok[i]; i++)
+    if (!strcmp(name, ok[i])) return GRAFT_OK;
+  GRAFT_FAIL(GRAFT_EINVAL, "%s=%s is not a figure of task=%s", key, name, o->regression ? "regression" : "classification");
+}
+
 static graft_status setup(run_state *r) {
   const graft_train_opts *o = r->o;
+  GRAFT_TRY(check_metric(o, "best_metric", o->best_metric));
+  GRAFT_TRY(check_metric(o, "early_stop_metric", o->early_stop_metric ? o->early_stop_metric : "auto"));
   GRAFT_TRY(open_data(r, 1));
   graft_net_init(&r->net, o->batch);
   graft_model_args m = o->model;
-  int k = graft_dataset_num_classes(&r->ds);
+  int k = o->regression ? 1 : graft_dataset_num_classes(&r->ds);
   if (m.num_classes > 0 && m.num_classes != k)
-    GRAFT_FAIL(GRAFT_EINVAL, "num_classes=%d but %s has %d classes", m.num_classes, o->data, k);
+    GRAFT_FAIL(GRAFT_EINVAL, "num_classes=%d but %s %s %d", m.num_classes, o->data,
+               o->regression ? "is a regression task: outputs" : "has classes:", k);
   m.num_classes = k;
   if (o->resume) m.weights = NULL; /* the checkpoint brings every weight */
   GRAFT_TRY(graft_model_build(&r->net, &m, o->image_size, o->image_size, 3));
@@ -398,10 +444,10 @@ graft_status graft_train_run(const graft_train_opts *o) {
   if (r->pr.epoch >= o->epochs)
     GRAFT_INFO("%s already finished its %d epochs; raise epochs= to train on", r->dir, o->epochs);
   GRAFT_INFO("run folder %s: %s on %zu training / %zu validation images, %d classes, %zu trainable parameters",
-             r->dir, o->model.model, r->ds.train.n, r->ds.val.n, r->net.num_classes,
+             r->dir, o->model.model, r->train_split->n, r->val_split->n, r->net.num_classes,
              graft_net_trainable_count(&r->net));
   install_signals();
-  const char *const *names = (const char *const *)r->ds.classes.items;
+  const char *const *names = r->names;
   for (int epoch = (int)r->pr.epoch; epoch < o->epochs; epoch++) {
     int frozen = o->freeze;
     if (o->unfreeze_epoch > 0 && epoch + 1 >= o->unfreeze_epoch) frozen = 0;
@@ -411,7 +457,7 @@ graft_status graft_train_run(const graft_train_opts *o) {
     if (s != GRAFT_OK) goto done;
     graft_metrics m;
     graft_metrics_init(&m);
-    s = graft_evaluate(&r->net, &r->ctx, &r->val_loader, &r->tr.xent, &m);
+    s = evaluate(r, &m);
     double train_loss = r->pr.loss_count ? r->pr.loss_sum / (double)r->pr.loss_count : NAN;
     double score = NAN, es_score = NAN;
     int higher = 1, es_higher = 1;
@@ -502,7 +548,7 @@ graft_status graft_eval_run(const graft_train_opts *o, int json) {
   graft_metrics_init(&mt);
   graft_status s = open_data(r, 0);
   if (s == GRAFT_OK) {
-    m.num_classes = graft_dataset_num_classes(&r->ds);
+    m.num_classes = o->regression ? 1 : graft_dataset_num_classes(&r->ds);
     s = graft_model_build(&r->net, &m, o->image_size, o->image_size, 3);
   }
   graft_ctx_init_ref(&r->ctx, o->threads);
@@ -510,9 +556,10 @@ graft_status graft_eval_run(const graft_train_opts *o, int json) {
                           .ignore_index = -100, .class_weight = NULL};
   void *workspace = NULL;
   if (s == GRAFT_OK) s = graft_ctx_reserve_workspace(&r->ctx, graft_net_workspace_bytes(&r->net, &r->ctx), &workspace);
-  if (s == GRAFT_OK) s = graft_evaluate(&r->net, &r->ctx, &r->val_loader, &xent, &mt);
+  r->tr.xent = xent;
+  if (s == GRAFT_OK) s = evaluate(r, &mt);
   if (s == GRAFT_OK) {
-    const char *const *names = (const char *const *)r->ds.classes.items;
+    const char *const *names = r->names;
     if (json) {
       cJSON *obj = NULL;
       s = graft_metrics_to_json(&mt, names, GRAFT_METRICS_JSON_PER_CLASS | GRAFT_METRICS_JSON_CONFUSION, &obj);
@@ -522,7 +569,7 @@ graft_status graft_eval_run(const graft_train_opts *o, int json) {
       cJSON_Delete(obj);
     } else {
       printf("%s on %zu validation images of %s\n", o->model.weights ? o->model.weights : "(fresh weights)",
-             r->ds.val.n, o->data);
+             r->val_split->n, o->data);
       graft_metrics_print(stdout, &mt, names, 50);
     }
   }

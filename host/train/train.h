@@ -22,6 +22,7 @@
 
 typedef struct {
   graft_model_args model;
+  int regression;       /* task=regression: one output, MSE, train.csv/val.csv targets */
   /* data */
   const char *data;
   int image_size, batch, workers;

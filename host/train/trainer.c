@@ -15,6 +15,7 @@ void graft_trainer_free(graft_trainer *t) {
   }
   free(t->workspace);
   free(t->labels);
+  free(t->targets);
   free(t->scalars);
   graft_arena_free(&t->state);
   graft_arena_free(&t->ema_param);
@@ -35,8 +36,9 @@ graft_status graft_trainer_init(graft_trainer *t, graft_net *net, graft_ctx *ctx
   graft_status s = graft_arena_init(&t->state, (size_t)graft_optim_state_planes(opt) * total);
   if (s != GRAFT_OK) goto fail;
   t->labels = calloc((size_t)net->batch, sizeof *t->labels);
+  t->targets = calloc((size_t)net->batch, sizeof *t->targets);
   t->scalars = calloc(2, sizeof *t->scalars);
-  if (!t->labels || !t->scalars) {
+  if (!t->labels || !t->targets || !t->scalars) {
     s = GRAFT_ENOMEM;
     goto fail;
   }
@@ -51,20 +53,34 @@ fail:
   return s;
 }
 
-graft_status graft_trainer_forward_backward(graft_trainer *t, const int32_t *labels, float *loss) {
+/* Forward, the loss (cross-entropy, or MSE when regression), backward. */
+static graft_status forward_backward(graft_trainer *t, int regression, float *loss) {
   graft_net *net = t->net;
   graft_ctx *ctx = t->ctx;
-  memcpy(t->labels, labels, (size_t)net->batch * sizeof *labels);
   GRAFT_TRY(graft_net_forward(net, ctx, 1));
-  const float *logits = graft_net_act(net, net->output);
-  GRAFT_TRY(ctx->backend->xent_forward(ctx, &t->xent, logits, t->labels, &t->scalars[0]));
+  const float *out = graft_net_act(net, net->output);
+  int64_t n = (int64_t)net->values[net->output].count;
+  if (regression) GRAFT_TRY(ctx->backend->mse_forward(ctx, n, out, t->targets, &t->scalars[0]));
+  else GRAFT_TRY(ctx->backend->xent_forward(ctx, &t->xent, out, t->labels, &t->scalars[0]));
   GRAFT_TRY(graft_net_zero_grads(net, ctx));
   t->scalars[1] = 1.0f;
-  GRAFT_TRY(ctx->backend->xent_backward(ctx, &t->xent, logits, t->labels, &t->scalars[1],
-                                        graft_net_act_grad(net, net->output)));
+  float *dout = graft_net_act_grad(net, net->output);
+  if (regression) GRAFT_TRY(ctx->backend->mse_backward(ctx, n, out, t->targets, &t->scalars[1], dout));
+  else GRAFT_TRY(ctx->backend->xent_backward(ctx, &t->xent, out, t->labels, &t->scalars[1], dout));
   GRAFT_TRY(graft_net_backward(net, ctx));
   if (loss) *loss = t->scalars[0];
   return GRAFT_OK;
+}
+
+graft_status graft_trainer_forward_backward(graft_trainer *t, const int32_t *labels, float *loss) {
+  memcpy(t->labels, labels, (size_t)t->net->batch * sizeof *labels);
+  return forward_backward(t, 0, loss);
+}
+
+graft_status graft_trainer_forward_backward_mse(graft_trainer *t, const float *targets, float *loss) {
+  if (t->net->num_classes != 1) GRAFT_FAIL(GRAFT_ESHAPE, "a regression loss needs a head of one output");
+  memcpy(t->targets, targets, (size_t)t->net->batch * sizeof *targets);
+  return forward_backward(t, 1, loss);
 }
 
 static void ema_towards(float *e, const float *p, size_t n, float decay) {

@@ -21,6 +21,7 @@ typedef struct {
   graft_arena state;   /* (planes * trainable floats) optimizer state */
   graft_xent_desc xent;
   int32_t *labels;     /* (N) */
+  float *targets;      /* (N) regression targets */
   float *scalars;      /* (2): loss, dloss */
   void *workspace;     /* given to ctx when ctx has less */
   float ema_decay;     /* 0: no weight average */
@@ -33,8 +34,11 @@ graft_status graft_trainer_init(graft_trainer *t, graft_net *net, graft_ctx *ctx
 void graft_trainer_free(graft_trainer *t);
 
 /* Images must already be in graft_net_act(net, net->input). Runs forward
- * (training mode), the loss, and backward; *loss receives the mean loss. */
+ * (training mode), the loss, and backward; *loss receives the mean loss.
+ * Classification: softmax cross-entropy against labels. */
 graft_status graft_trainer_forward_backward(graft_trainer *t, const int32_t *labels, float *loss);
+/* Regression (a head of one output): mean squared error against targets. */
+graft_status graft_trainer_forward_backward_mse(graft_trainer *t, const float *targets, float *loss);
 
 /* Applies the optimizer to the gradients of the last backward pass, then
  * moves the weight average (when enabled) towards the new weights. */
