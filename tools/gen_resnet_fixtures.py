@@ -44,7 +44,7 @@ CASES = [
     dict(name="resnet18_adamw_ls", model="resnet18", classes=10, batch=3, h=72, w=80,
          opt=dict(optimizer="adamw", lr=1e-3, eps=1e-4, weight_decay=0.05), steps=2, label_smoothing=0.1),
     dict(name="resnet50_nesterov", model="resnet50", classes=3, batch=4, h=64, w=64,
-         opt=dict(optimizer="sgd", lr=0.02, momentum=0.9, nesterov=1, weight_decay=5e-4), steps=2),
+         opt=dict(optimizer="sgd", lr=0.002, momentum=0.9, nesterov=1, weight_decay=5e-4), steps=2),
     dict(name="resnet50_adamw", model="resnet50", classes=7, batch=2, h=96, w=80,
          opt=dict(optimizer="adamw", lr=5e-4, beta1=0.8, beta2=0.99, eps=1e-4, weight_decay=0.01), steps=2),
     dict(name="resnet20_sgd", model="resnet20", classes=10, batch=8, h=32, w=32,
