@@ -15,12 +15,13 @@ extern "C" {
 
 #include "ops/ops.h"
 
-/* unsupported.c: the families that come with cuDNN and cuBLASLt later. */
+/* unsupported.c: convolution, which comes with cuDNN graphs later. */
 size_t graft_conv2d_workspace_gpu(const graft_conv2d_desc *d);
 graft_status graft_conv2d_forward_gpu(graft_ctx *, const graft_conv2d_desc *, const float *,
                                       const float *, const float *, float *);
 graft_status graft_conv2d_backward_gpu(graft_ctx *, const graft_conv2d_desc *, const float *,
                                        const float *, const float *, float *, float *, float *);
+/* batchnorm.cu */
 graft_status graft_bn_forward_train_gpu(graft_ctx *, const graft_bn_desc *, const float *,
                                         const float *, const float *, float *, float *, float *,
                                         float *, float *);
@@ -33,10 +34,12 @@ graft_status graft_bn_backward_train_gpu(graft_ctx *, const graft_bn_desc *, con
 graft_status graft_bn_backward_eval_gpu(graft_ctx *, const graft_bn_desc *, const float *,
                                         const float *, const float *, const float *,
                                         const float *, float *, float *, float *);
+/* pool.cu */
 graft_status graft_pool2d_forward_gpu(graft_ctx *, const graft_pool2d_desc *, const float *,
                                       float *);
 graft_status graft_pool2d_backward_gpu(graft_ctx *, const graft_pool2d_desc *, const float *,
                                        const float *, const float *, float *);
+/* linear.cu */
 graft_status graft_linear_forward_gpu(graft_ctx *, const graft_linear_desc *, const float *,
                                       const float *, const float *, float *);
 graft_status graft_linear_backward_gpu(graft_ctx *, const graft_linear_desc *, const float *,
