@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_plan_cache.h"
 #include "gpu_impl.h"
 
 extern "C" graft_status graft_gpu_launch_status(const graft_gpu *gpu, const char *where,
@@ -35,6 +36,7 @@ extern "C" void graft_gpu_ctx_free(graft_ctx *ctx) {
   graft_gpu *g = graft_gpu_of(ctx);
   if (!g) return;
   if (g->stream) GRAFT_CUDA_CHECK_OR(cudaStreamSynchronize(g->stream), (void)0);
+  graft_conv_plans_free(g);
   if (g->workspace) GRAFT_CUDA_CHECK_OR(cudaFree(g->workspace), (void)0);
   if (g->cublaslt) GRAFT_CUBLAS_CHECK_OR(cublasLtDestroy(g->cublaslt), (void)0);
   if (g->cudnn) GRAFT_CUDNN_CHECK_OR(cudnnDestroy(g->cudnn), (void)0);

@@ -26,6 +26,7 @@ struct graft_gpu {
   cublasLtHandle_t cublaslt;
   void *workspace;       /* (workspace_bytes) device scratch, also ctx->workspace */
   size_t workspace_bytes;
+  struct graft_conv_plans *conv_plans; /* conv_plan_cache.h: made on first use */
 };
 
 static inline graft_gpu *graft_gpu_of(const graft_ctx *ctx) { return (graft_gpu *)ctx->device; }

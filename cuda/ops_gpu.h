@@ -15,7 +15,7 @@ extern "C" {
 
 #include "ops/ops.h"
 
-/* unsupported.c: convolution, which comes with cuDNN graphs later. */
+/* conv_exec.cu: convolution through cuDNN backend plans (conv_plan_cache.h) */
 size_t graft_conv2d_workspace_gpu(const graft_conv2d_desc *d);
 graft_status graft_conv2d_forward_gpu(graft_ctx *, const graft_conv2d_desc *, const float *,
                                       const float *, const float *, float *);
