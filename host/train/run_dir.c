@@ -2,7 +2,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "train/run_dir.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -72,4 +74,33 @@ graft_status graft_run_keep_lines(const char *dir, const char *file, int64_t lin
   if (truncate(path, keep) != 0) GRAFT_FAIL(GRAFT_EIO, "cannot truncate %s: %s", path, strerror(errno));
   GRAFT_INFO("%s: dropped %lld bytes logged after the checkpoint", path, (long long)(st.st_size - keep));
   return GRAFT_OK;
+}
+
+/* "<something>.tmp.<digits>": the name graft_atomic_open gives a file. */
+static int is_temp_name(const char *name) {
+  const char *t = strstr(name, ".tmp.");
+  if (!t || t == name) return 0;
+  const char *p = t + 5;
+  if (!*p) return 0;
+  for (; *p; p++)
+    if (*p < '0' || *p > '9') return is_temp_name(t + 1);
+  return 1;
+}
+
+int graft_run_remove_temps(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int removed = 0;
+  struct dirent *e;
+  char path[4096];
+  while ((e = readdir(d))) {
+    if (!is_temp_name(e->d_name)) continue;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (unlink(path) == 0) {
+      GRAFT_INFO("removed %s, left by an interrupted write", path);
+      removed++;
+    }
+  }
+  closedir(d);
+  return removed;
 }

@@ -21,4 +21,9 @@ graft_status graft_run_append(const char *dir, const char *file, const char *tex
  * holds, dropping what a run stopped before its checkpoint logged. */
 graft_status graft_run_keep_lines(const char *dir, const char *file, int64_t lines);
 
+/* Removes what interrupted atomic writes left in dir: files named
+ * "<name>.tmp.<digits>" (see io/fileio.h). Call only when no other process
+ * writes to dir, as on resume. Returns how many were removed. */
+int graft_run_remove_temps(const char *dir);
+
 #endif

@@ -420,6 +420,7 @@ graft_status graft_train_run(const graft_train_opts *o) {
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", r->dir);
     s = graft_checkpoint_load(path, &r->net, &r->tr, &r->pr);
     if (s == GRAFT_OK) s = graft_run_keep_lines(r->dir, "metrics.jsonl", r->pr.epoch);
+    graft_run_remove_temps(r->dir);
     if (s != GRAFT_OK) goto done;
     GRAFT_INFO("resuming %s at epoch %lld, batch %lld (optimizer step %lld)", r->dir, (long long)r->pr.epoch + 1,
                (long long)r->pr.batch, (long long)r->pr.step);

@@ -71,6 +71,11 @@ for how in sigxfsz efbig; do
   fi
   grep -o "resuming .*" "$log" | tail -1 | sed "s|$d/||; s/^/  /"
   echo "  after the resume, the run folder holds: $(cd "$run" && ls | tr '\n' ' ')"
+  if compgen -G "$run/*.tmp.*" >/dev/null; then
+    fail "$how: the resume left temporary files: $(cd "$run" && ls ./*.tmp.* | tr '\n' ' ')"
+  else
+    ok "$how: no temporary file is left after the resume"
+  fi
   same_file "$how: last.safetensors after the failure and resume, and of the reference" "$d/runs/ref/last.safetensors" "$run/last.safetensors"
   same_file "$how: checkpoint.safetensors after the failure and resume, and of the reference" "$d/runs/ref/checkpoint.safetensors" "$run/checkpoint.safetensors"
   got="$(epochs_of "$run/metrics.jsonl")"
