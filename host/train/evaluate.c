@@ -11,68 +11,78 @@
 #include "io/fileio.h"
 #include "train/run_dir.h"
 
-graft_status graft_evaluate(graft_net *net, graft_ctx *ctx, graft_loader *loader, const graft_xent_desc *xent,
-                            graft_metrics *out) {
-  int k = net->num_classes;
-  size_t ncounts = GRAFT_METRICS_COUNTS(k);
-  uint64_t *counts = calloc(ncounts, sizeof *counts);
-  if (!counts) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory for metric counters");
-  double loss_sum = 0.0;
-  size_t seen = 0;
+/* Reduces one batch's outputs (the first b->n rows of the net's output). */
+typedef graft_status (*batch_fn)(void *acc, graft_net *net, graft_ctx *ctx, const graft_batch *b);
+
+/* Runs the loader's fixed-order epoch through net in evaluation mode,
+ * padding a short last batch, and hands each batch to reduce. */
+static graft_status eval_pass(graft_net *net, graft_ctx *ctx, graft_loader *loader, batch_fn reduce, void *acc) {
   size_t row = net->values[net->input].count / (size_t)net->batch;
   graft_status s = graft_loader_start_epoch(loader, 0);
   while (s == GRAFT_OK) {
     const graft_batch *b = NULL;
     s = graft_loader_next(loader, &b);
     if (s != GRAFT_OK || !b) break;
-    if (b->n > net->batch) {
-      s = GRAFT_ESHAPE;
-      GRAFT_ERROR("evaluation batch of %d rows for a net built for %d", b->n, net->batch);
-      break;
-    }
+    if (b->n > net->batch)
+      GRAFT_FAIL(GRAFT_ESHAPE, "evaluation batch of %d rows for a net built for %d", b->n, net->batch);
     memcpy(graft_net_act(net, net->input), b->x, (size_t)b->n * row * sizeof(float));
     s = graft_net_forward(net, ctx, 0);
-    const float *logits = graft_net_act(net, net->output);
-    if (s == GRAFT_OK) s = ctx->backend->metrics_update(ctx, b->n, k, logits, b->y, counts);
-    if (s == GRAFT_OK) {
-      graft_xent_desc d = *xent;
-      d.n = b->n;
-      float loss = 0.0f;
-      s = ctx->backend->xent_forward(ctx, &d, logits, b->y, &loss);
-      loss_sum += (double)loss * b->n;
-      seen += (size_t)b->n;
-    }
+    if (s == GRAFT_OK) s = reduce(acc, net, ctx, b);
   }
-  if (s == GRAFT_OK) s = graft_metrics_classification(out, k, counts, seen ? loss_sum / (double)seen : NAN);
-  free(counts);
   return s;
+}
+
+typedef struct {
+  const graft_xent_desc *xent;
+  uint64_t *counts; /* (K*K + 2) */
+  double loss_sum;
+  size_t seen;
+} cls_acc;
+
+static graft_status cls_batch(void *p, graft_net *net, graft_ctx *ctx, const graft_batch *b) {
+  cls_acc *a = p;
+  const float *logits = graft_net_act(net, net->output);
+  GRAFT_TRY(ctx->backend->metrics_update(ctx, b->n, net->num_classes, logits, b->y, a->counts));
+  graft_xent_desc d = *a->xent;
+  d.n = b->n;
+  float loss = 0.0f;
+  GRAFT_TRY(ctx->backend->xent_forward(ctx, &d, logits, b->y, &loss));
+  a->loss_sum += (double)loss * b->n;
+  a->seen += (size_t)b->n;
+  return GRAFT_OK;
+}
+
+graft_status graft_evaluate(graft_net *net, graft_ctx *ctx, graft_loader *loader, const graft_xent_desc *xent,
+                            graft_metrics *out) {
+  int k = net->num_classes;
+  cls_acc a = {.xent = xent, .counts = calloc(GRAFT_METRICS_COUNTS(k), sizeof(uint64_t))};
+  if (!a.counts) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory for metric counters");
+  graft_status s = eval_pass(net, ctx, loader, cls_batch, &a);
+  if (s == GRAFT_OK) s = graft_metrics_classification(out, k, a.counts, a.seen ? a.loss_sum / (double)a.seen : NAN);
+  free(a.counts);
+  return s;
+}
+
+typedef struct {
+  const float *ys; /* targets by sample index */
+  float *target;   /* (batch) */
+  double sums[GRAFT_METRICS_SUMS];
+} reg_acc;
+
+static graft_status reg_batch(void *p, graft_net *net, graft_ctx *ctx, const graft_batch *b) {
+  reg_acc *a = p;
+  for (int i = 0; i < b->n; i++) a->target[i] = a->ys[b->index[i]];
+  return ctx->backend->metrics_update_regression(ctx, b->n, graft_net_act(net, net->output), a->target, a->sums);
 }
 
 graft_status graft_evaluate_regression(graft_net *net, graft_ctx *ctx, graft_loader *loader, const float *ys,
                                        graft_metrics *out) {
-  double sums[GRAFT_METRICS_SUMS] = {0.0, 0.0, 0.0};
-  float *target = malloc((size_t)net->batch * sizeof *target);
-  if (!target) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory for regression targets");
-  size_t row = net->values[net->input].count / (size_t)net->batch;
-  graft_status s = graft_loader_start_epoch(loader, 0);
-  while (s == GRAFT_OK) {
-    const graft_batch *b = NULL;
-    s = graft_loader_next(loader, &b);
-    if (s != GRAFT_OK || !b) break;
-    if (b->n > net->batch) {
-      s = GRAFT_ESHAPE;
-      GRAFT_ERROR("evaluation batch of %d rows for a net built for %d", b->n, net->batch);
-      break;
-    }
-    memcpy(graft_net_act(net, net->input), b->x, (size_t)b->n * row * sizeof(float));
-    for (int i = 0; i < b->n; i++) target[i] = ys[b->index[i]];
-    s = graft_net_forward(net, ctx, 0);
-    if (s == GRAFT_OK)
-      s = ctx->backend->metrics_update_regression(ctx, b->n, graft_net_act(net, net->output), target, sums);
-  }
+  reg_acc a = {.ys = ys, .target = malloc((size_t)net->batch * sizeof(float))};
+  if (!a.target) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory for regression targets");
+  graft_status s = eval_pass(net, ctx, loader, reg_batch, &a);
   /* The loss of a regression head is its mean squared error. */
-  if (s == GRAFT_OK) s = graft_metrics_regression(out, sums, sums[2] > 0 ? sums[0] / sums[2] : NAN);
-  free(target);
+  if (s == GRAFT_OK) s = graft_metrics_regression(out, a.sums, a.sums[2] > 0 ? a.sums[0] / a.sums[2] : NAN);
+  free(a.target);
   return s;
 }
 
