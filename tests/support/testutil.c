@@ -1,9 +1,11 @@
 /* testutil.c: shared test helpers (see testutil.h). */
+#define _POSIX_C_SOURCE 200809L /* dup, dup2 */
 #include "testutil.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 void tu_rng_seed(tu_rng *r, uint64_t seed) { r->s = seed * 0x9E3779B97F4A7C15ull + 1; }
 
@@ -118,4 +120,30 @@ const char *tu_source_path(const char *rel, char *buf, size_t len) {
   const char *root = getenv("GRAFT_SOURCE_DIR");
   snprintf(buf, len, "%s/%s", root ? root : GRAFT_DEFAULT_SOURCE_DIR, rel);
   return buf;
+}
+
+static FILE *cap_file;
+static int cap_saved = -1;
+static char cap_text[16384];
+
+void tu_capture_begin(void) {
+  cap_file = tmpfile();
+  if (!cap_file) return;
+  fflush(stderr);
+  cap_saved = dup(2);
+  dup2(fileno(cap_file), 2);
+}
+
+const char *tu_capture_end(void) {
+  cap_text[0] = '\0';
+  if (!cap_file) return cap_text;
+  fflush(stderr);
+  dup2(cap_saved, 2);
+  close(cap_saved);
+  rewind(cap_file);
+  size_t n = fread(cap_text, 1, sizeof cap_text - 1, cap_file);
+  cap_text[n] = '\0';
+  fclose(cap_file);
+  cap_file = NULL;
+  return cap_text;
 }

@@ -43,6 +43,12 @@ double tu_gradcheck(const char *name, void *user, tu_forward_fn forward, float *
                     const float *r, float *in, size_t nin, const float *analytic, double eps,
                     double tol);
 
+/* stderr goes to a temporary file between tu_capture_begin and
+ * tu_capture_end, which returns what was logged (valid until the next
+ * capture). Captures do not nest. */
+void tu_capture_begin(void);
+const char *tu_capture_end(void);
+
 /* A workspace-backed CPU context; tu_ctx_free releases the workspace. */
 void tu_ctx_init(graft_ctx *ctx, size_t workspace_bytes);
 void tu_ctx_free(graft_ctx *ctx);

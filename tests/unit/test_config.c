@@ -52,31 +52,6 @@ static void put_bytes(const char *path, const char *data, size_t n) {
 
 static void put_file(const char *path, const char *text) { put_bytes(path, text, strlen(text)); }
 
-/* stderr goes to a file between capture_begin and capture_end, which
- * returns what was logged. */
-static FILE *cap_file;
-static int cap_saved = -1;
-static char cap_text[8192];
-
-static void capture_begin(void) {
-  cap_file = tmpfile();
-  assert_non_null(cap_file);
-  fflush(stderr);
-  cap_saved = dup(2);
-  dup2(fileno(cap_file), 2);
-}
-
-static const char *capture_end(void) {
-  fflush(stderr);
-  dup2(cap_saved, 2);
-  close(cap_saved);
-  rewind(cap_file);
-  size_t n = fread(cap_text, 1, sizeof cap_text - 1, cap_file);
-  cap_text[n] = '\0';
-  fclose(cap_file);
-  return cap_text;
-}
-
 /* Checks that log holds every one of the NULL-terminated needles; prints
  * the message and the first missing needle when not. */
 static int has_all(const char *log, const char *const *needles) {
@@ -166,10 +141,10 @@ static void test_getter_misuse(void **state) {
   assert_int_equal(graft_config_init(&cfg), GRAFT_OK);
   int i;
   float f;
-  capture_begin();
+  tu_capture_begin();
   graft_status s1 = graft_config_int(&cfg, "lr", &i);
   graft_status s2 = graft_config_float(&cfg, "lrr", &f);
-  const char *log = capture_end();
+  const char *log = tu_capture_end();
   assert_int_equal(s1, GRAFT_EINVAL);
   assert_int_equal(s2, GRAFT_ENOTFOUND);
   assert_true(has_all(log, (const char *const[]){"'lr' is not an integer", "no key 'lrr'",
@@ -337,9 +312,9 @@ static void test_file_errors(void **state) {
     put_file(path, b->text);
     graft_config cfg;
     assert_int_equal(graft_config_init(&cfg), GRAFT_OK);
-    capture_begin();
+    tu_capture_begin();
     graft_status s = graft_config_load(&cfg, path);
-    const char *log = capture_end();
+    const char *log = tu_capture_end();
     char where[600];
     snprintf(where, sizeof where, "%s:%d: ", path, b->line);
     const char *needles[6] = {where};
@@ -362,9 +337,9 @@ static void test_file_limits(void **state) {
   /* A NUL byte: not a text file. */
   put_bytes(path, "[model]\nmodel = res\0net18\n", 26);
   assert_int_equal(graft_config_init(&cfg), GRAFT_OK);
-  capture_begin();
+  tu_capture_begin();
   graft_status s = graft_config_load(&cfg, path);
-  const char *log = capture_end();
+  const char *log = tu_capture_end();
   assert_int_equal(s, GRAFT_EFORMAT);
   assert_non_null(strstr(log, ":2: NUL byte"));
   graft_config_free(&cfg);
@@ -374,17 +349,17 @@ static void test_file_limits(void **state) {
   memset(big + 16, 'x', 9000);
   put_bytes(path, big, 16 + 9000);
   assert_int_equal(graft_config_init(&cfg), GRAFT_OK);
-  capture_begin();
+  tu_capture_begin();
   s = graft_config_load(&cfg, path);
-  log = capture_end();
+  log = tu_capture_end();
   assert_int_equal(s, GRAFT_EFORMAT);
   assert_non_null(strstr(log, ":2: line longer than"));
   graft_config_free(&cfg);
   /* A missing file names the path. */
   assert_int_equal(graft_config_init(&cfg), GRAFT_OK);
-  capture_begin();
+  tu_capture_begin();
   s = graft_config_load(&cfg, in_dir("absent.ini", path, sizeof path));
-  log = capture_end();
+  log = tu_capture_end();
   assert_int_equal(s, GRAFT_EIO);
   assert_non_null(strstr(log, "absent.ini"));
   graft_config_free(&cfg);
@@ -410,9 +385,9 @@ static void test_command_line_errors(void **state) {
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     graft_config cfg;
     assert_int_equal(graft_config_init(&cfg), GRAFT_OK);
-    capture_begin();
+    tu_capture_begin();
     graft_status s = graft_config_set(&cfg, cases[c].arg);
-    const char *log = capture_end();
+    const char *log = tu_capture_end();
     if (s != GRAFT_EINVAL || !has_all(log, cases[c].needles)) {
       fprintf(stderr, "case '%s': status %s\n", cases[c].arg, graft_status_name(s));
       failures++;
@@ -429,18 +404,18 @@ static void test_required(void **state) {
   graft_config cfg;
   assert_int_equal(graft_config_init(&cfg), GRAFT_OK);
   assert_int_equal(graft_config_load(&cfg, path), GRAFT_OK);
-  capture_begin();
+  tu_capture_begin();
   graft_status s = graft_config_check(&cfg);
-  const char *log = capture_end();
+  const char *log = tu_capture_end();
   assert_int_equal(s, GRAFT_EINVAL);
   assert_true(
       has_all(log, (const char *const[]){path, "required key 'data' is not set", "under [data]",
                                          "data=... on the command line", NULL}));
   /* An empty value does not count as set. */
   assert_int_equal(graft_config_set(&cfg, "data="), GRAFT_OK);
-  capture_begin();
+  tu_capture_begin();
   s = graft_config_check(&cfg);
-  capture_end();
+  tu_capture_end();
   assert_int_equal(s, GRAFT_EINVAL);
   assert_int_equal(graft_config_set(&cfg, "data=some/folder"), GRAFT_OK);
   assert_int_equal(graft_config_check(&cfg), GRAFT_OK);
@@ -496,10 +471,10 @@ static void test_precedence(void **state) {
   char *argv3[] = {"stray"};
   char *argv4[] = {"-c"};
   assert_int_equal(graft_config_init(&cfg), GRAFT_OK);
-  capture_begin();
+  tu_capture_begin();
   graft_status s3 = graft_config_args(&cfg, 1, argv3, NULL, 0, NULL);
   graft_status s4 = graft_config_args(&cfg, 1, argv4, NULL, 0, NULL);
-  const char *log = capture_end();
+  const char *log = tu_capture_end();
   assert_int_equal(s3, GRAFT_EINVAL);
   assert_int_equal(s4, GRAFT_EINVAL);
   assert_true(has_all(

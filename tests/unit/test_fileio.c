@@ -24,6 +24,7 @@
 
 #include "core/log.h"
 #include "io/fileio.h"
+#include "testutil.h"
 
 static char dir[256];
 
@@ -73,30 +74,11 @@ static int count_temps(const char *where) {
   return n;
 }
 
-/* stderr goes to a file between capture_begin and capture_end, which
- * returns what was logged. */
-static FILE *cap_file;
-static int cap_saved = -1;
-static char cap_text[4096];
-
-static void capture_begin(void) {
-  cap_file = tmpfile();
-  assert_non_null(cap_file);
-  fflush(stderr);
-  cap_saved = dup(2);
-  dup2(fileno(cap_file), 2);
-}
-
+/* What was logged meanwhile, also printed for the test's output. */
 static const char *capture_end(void) {
-  fflush(stderr);
-  dup2(cap_saved, 2);
-  close(cap_saved);
-  rewind(cap_file);
-  size_t n = fread(cap_text, 1, sizeof cap_text - 1, cap_file);
-  cap_text[n] = '\0';
-  fclose(cap_file);
-  printf("logged: %s", cap_text);
-  return cap_text;
+  const char *text = tu_capture_end();
+  printf("logged: %s", text);
+  return text;
 }
 
 /* ---- graft_file_read ----------------------------------------------------- */
@@ -114,7 +96,7 @@ static void test_read(void **state) {
 
   assert_int_equal(graft_file_read(path, 12, &b, &n), GRAFT_OK);
   free(b);
-  capture_begin();
+  tu_capture_begin();
   graft_status s = graft_file_read(path, 11, &b, &n);
   const char *log = capture_end();
   assert_int_equal(s, GRAFT_EFORMAT);
@@ -134,14 +116,14 @@ static void test_read_errors(void **state) {
   char path[512];
   uint8_t *b = NULL;
   size_t n = 0;
-  capture_begin();
+  tu_capture_begin();
   graft_status s = graft_file_read(in_dir("absent", path, sizeof path), 100, &b, &n);
   const char *log = capture_end();
   assert_int_equal(s, GRAFT_EIO);
   assert_non_null(strstr(log, path));
   assert_non_null(strstr(log, "No such file or directory"));
 
-  capture_begin();
+  tu_capture_begin();
   s = graft_file_read(dir, 100, &b, &n);
   log = capture_end();
   assert_int_equal(s, GRAFT_EIO);
@@ -162,7 +144,7 @@ static void test_read_unsized(void **state) {
   assert_true(n > 16);
   assert_int_equal(strlen((char *)b), n);
   free(b);
-  capture_begin();
+  tu_capture_begin();
   graft_status s = graft_file_read(path, 16, &b, &n);
   capture_end();
   assert_int_equal(s, GRAFT_EFORMAT);
@@ -235,7 +217,7 @@ static void test_atomic_write_fails_midway(void **state) {
   graft_atomic_file af;
   graft_status s = graft_atomic_open(&af, path);
   int writes_ok = 0;
-  capture_begin();
+  tu_capture_begin();
   for (int i = 0; i < 40 && s == GRAFT_OK; i++) {
     s = graft_atomic_write(&af, data, chunk);
     if (s == GRAFT_OK) writes_ok++;
@@ -264,7 +246,7 @@ static void test_atomic_missing_dir(void **state) {
   char path[512];
   in_dir("no/such/dir/ckpt.bin", path, sizeof path);
   graft_atomic_file af;
-  capture_begin();
+  tu_capture_begin();
   graft_status s = graft_atomic_open(&af, path);
   const char *log = capture_end();
   assert_int_equal(s, GRAFT_EIO);
@@ -287,7 +269,7 @@ static void test_atomic_rename_fails(void **state) {
   graft_atomic_file af;
   assert_int_equal(graft_atomic_open(&af, path), GRAFT_OK);
   assert_int_equal(graft_atomic_write(&af, "data", 4), GRAFT_OK);
-  capture_begin();
+  tu_capture_begin();
   graft_status s = graft_atomic_commit(&af);
   const char *log = capture_end();
   assert_int_equal(s, GRAFT_EIO);
@@ -312,7 +294,7 @@ static void test_atomic_temp_name_taken(void **state) {
 
   put_file(in_dir("victim", victim, sizeof victim), "must not change");
   assert_int_equal(symlink(victim, tmp), 0);
-  capture_begin();
+  tu_capture_begin();
   graft_status s = graft_atomic_open(&af, path);
   capture_end();
   assert_int_equal(s, GRAFT_EIO);
@@ -347,7 +329,7 @@ static void test_atomic_read_only_dir(void **state) {
   assert_int_equal(mkdir(ro, 0555), 0);
   snprintf(path, sizeof path, "%s/ckpt.bin", ro);
   graft_atomic_file af;
-  capture_begin();
+  tu_capture_begin();
   graft_status s = graft_atomic_open(&af, path);
   const char *log = capture_end();
   graft_atomic_abort(&af);
