@@ -45,6 +45,11 @@ int graft_layer_attach(graft_net *net, graft_layer *l, const int *in, int nin, g
 int graft_conv2d(graft_net *net, const char *name, int x, int out_ch, int kernel, int stride,
                  int pad, int groups, int bias);
 int graft_batchnorm(graft_net *net, const char *name, int x);
+/* Batch norm `name` (PyTorch's parameter names, as graft_batchnorm) fused
+ * with what follows it: y = act(bn(x) + residual). residual is a value of
+ * x's shape other than x, or -1 for none; act is GRAFT_ACT_IDENTITY or
+ * GRAFT_ACT_RELU. */
+int graft_batchnorm_act(graft_net *net, const char *name, int x, int residual, int act);
 int graft_activation(graft_net *net, const char *name, int x, int act, float slope);
 int graft_maxpool(graft_net *net, const char *name, int x, int kernel, int stride, int pad);
 int graft_global_avgpool(graft_net *net, const char *name, int x);
@@ -52,8 +57,8 @@ int graft_linear(graft_net *net, const char *name, int x, int out_features);
 int graft_add(graft_net *net, const char *name, int a, int b);
 int graft_dropout(graft_net *net, const char *name, int x, float p);
 
-/* bn_freeze: every batch-norm layer normalizes with its running statistics
- * even in training, and leaves them unchanged. */
+/* bn_freeze: every batch-norm layer, fused or not, normalizes with its
+ * running statistics even in training, and leaves them unchanged. */
 void graft_net_set_bn_frozen(graft_net *net, int frozen);
 
 #endif

@@ -1,4 +1,6 @@
-/* resnet.c: the ResNet spec table and the one builder that reads it. */
+/* resnet.c: the ResNet spec table and the one builder that reads it. Every
+ * batch norm is the fused layer (graft_batchnorm_act), which also does the
+ * ReLU after it and the residual add that ends a block. */
 #include "nn/resnet.h"
 
 #include <stdio.h>
@@ -56,46 +58,42 @@ graft_status graft_resnet_spec_set_widths(graft_resnet_spec *spec, const char *l
   return GRAFT_OK;
 }
 
-/* conv -> bn (-> relu): the unit every stem and block is made of. */
+/* conv -> batch norm, the norm fused with an optional residual add and a
+ * ReLU (graft_batchnorm_act): the unit every stem and block is made of. */
 static int conv_bn(graft_net *net, const char *prefix, const char *conv, const char *bn, int x, int ch,
-                   int k, int stride, int relu) {
-  char cname[2 * GRAFT_NAME_MAX], bname[2 * GRAFT_NAME_MAX], rname[3 * GRAFT_NAME_MAX];
+                   int k, int stride, int residual, int relu) {
+  char cname[2 * GRAFT_NAME_MAX], bname[2 * GRAFT_NAME_MAX];
   snprintf(cname, sizeof cname, "%s%s", prefix, conv);
   snprintf(bname, sizeof bname, "%s%s", prefix, bn);
   x = graft_conv2d(net, cname, x, ch, k, stride, k / 2, 1, 0);
-  if (x >= 0) x = graft_batchnorm(net, bname, x);
-  if (x >= 0 && relu) {
-    snprintf(rname, sizeof rname, "%s.relu", bname);
-    x = graft_activation(net, rname, x, GRAFT_ACT_RELU, 0.0f);
-  }
-  return x;
+  return x < 0 ? -1
+               : graft_batchnorm_act(net, bname, x, residual, relu ? GRAFT_ACT_RELU : GRAFT_ACT_IDENTITY);
 }
 
-/* One residual block; returns the output value or -1. */
+/* One residual block, relu(main + shortcut); returns the output value or
+ * -1. With an identity shortcut the main path's last batch norm takes the
+ * add and the ReLU. With a downsample branch its batch norm takes them
+ * instead, with the main path as the residual: it comes last in
+ * torchvision's parameter order, so the parameters keep that order (and
+ * their ids), and either way one batch norm of the pair runs plain. */
 static int block(graft_net *net, const graft_resnet_spec *spec, const char *prefix, int x, int planes,
                  int stride) {
   int in_ch = (int)net->values[x].shape.dim[3];
   int out_ch = spec->bottleneck ? planes * 4 : planes;
+  int downsample = stride != 1 || in_ch != out_ch;
+  int end_residual = downsample ? -1 : x, end_relu = !downsample;
   int y;
   if (spec->bottleneck) {
-    y = conv_bn(net, prefix, "conv1", "bn1", x, planes, 1, 1, 1);
-    if (y >= 0) y = conv_bn(net, prefix, "conv2", "bn2", y, planes, 3, stride, 1);
-    if (y >= 0) y = conv_bn(net, prefix, "conv3", "bn3", y, out_ch, 1, 1, 0);
+    y = conv_bn(net, prefix, "conv1", "bn1", x, planes, 1, 1, -1, 1);
+    if (y >= 0) y = conv_bn(net, prefix, "conv2", "bn2", y, planes, 3, stride, -1, 1);
+    if (y >= 0) y = conv_bn(net, prefix, "conv3", "bn3", y, out_ch, 1, 1, end_residual, end_relu);
   } else {
-    y = conv_bn(net, prefix, "conv1", "bn1", x, planes, 3, stride, 1);
-    if (y >= 0) y = conv_bn(net, prefix, "conv2", "bn2", y, planes, 3, 1, 0);
+    y = conv_bn(net, prefix, "conv1", "bn1", x, planes, 3, stride, -1, 1);
+    if (y >= 0) y = conv_bn(net, prefix, "conv2", "bn2", y, planes, 3, 1, end_residual, end_relu);
   }
-  if (y < 0) return -1;
-  int shortcut = x;
-  if (stride != 1 || in_ch != out_ch) {
-    shortcut = conv_bn(net, prefix, "downsample.0", "downsample.1", x, out_ch, 1, stride, 0);
-    if (shortcut < 0) return -1;
-  }
-  char name[2 * GRAFT_NAME_MAX];
-  snprintf(name, sizeof name, "%sadd", prefix);
-  y = graft_add(net, name, y, shortcut);
-  snprintf(name, sizeof name, "%srelu", prefix);
-  return y < 0 ? -1 : graft_activation(net, name, y, GRAFT_ACT_RELU, 0.0f);
+  if (y >= 0 && downsample)
+    y = conv_bn(net, prefix, "downsample.0", "downsample.1", x, out_ch, 1, stride, y, 1);
+  return y;
 }
 
 graft_status graft_resnet_build(graft_net *net, const graft_resnet_spec *spec, int h, int w, int in_ch,
@@ -111,9 +109,9 @@ graft_status graft_resnet_build(graft_net *net, const graft_resnet_spec *spec, i
   net->num_classes = num_classes;
   int x = net->input;
   if (spec->cifar_stem) {
-    x = conv_bn(net, "", "conv1", "bn1", x, spec->widths[0], 3, 1, 1);
+    x = conv_bn(net, "", "conv1", "bn1", x, spec->widths[0], 3, 1, -1, 1);
   } else {
-    x = conv_bn(net, "", "conv1", "bn1", x, 64, 7, 2, 1);
+    x = conv_bn(net, "", "conv1", "bn1", x, 64, 7, 2, -1, 1);
     if (x >= 0) x = graft_maxpool(net, "maxpool", x, 3, 2, 1);
   }
   for (int s = 0; s < spec->stages && x >= 0; s++) {

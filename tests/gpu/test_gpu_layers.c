@@ -1,5 +1,6 @@
-/* test_gpu_layers.c: the CUDA backend's batch norm, 2-D pooling and linear
- * ops against the CPU reference (graft_backend_ref), over sweeps of shapes
+/* test_gpu_layers.c: the CUDA backend's batch norm (plain and fused with a
+ * residual add and ReLU), 2-D pooling and linear ops against the CPU
+ * reference (graft_backend_ref), over sweeps of shapes
  * with N = 1, odd sizes, channel counts that are not multiples of 32,
  * padding and ceil_mode. Gradients start from random values, so the adding
  * into them is checked too, and every output buffer carries sentinel floats
@@ -12,7 +13,10 @@
  *    another order, and one ulp of a mean or a scale shows in every value;
  *  - linear is GEMM (1e-5): cuBLASLt and OpenBLAS sum the fp32 products in
  *    different orders.
- * Batch norm is also run twice and must give the same bits both times.
+ * Batch norm is also run twice and must give the same bits both times. The
+ * fused backward starts from the reference's forward output and saved
+ * statistics, so that a ReLU mask cannot differ at a value that rounded to
+ * zero on one side only.
  * Skipped (exit 77) without a GPU. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -256,6 +260,154 @@ static void test_batchnorm_needs_workspace(void **state) {
   gt_free(&ctx, dev);
 }
 
+/* ---- batch norm fused with a residual add and an activation --------------- */
+
+/* The fused ops of one case for one activation, with or without residual,
+ * in training or eval mode: the forward against the reference, then the
+ * backward from the reference's y (and saved statistics) with every
+ * gradient, and with dresidual alone. */
+static int bn_act_case_run(graft_ctx *ctx, graft_ctx *ref, tu_rng *rng, const graft_bn_desc *d,
+                           const bn_inputs *in, graft_act act, int with_res, int train) {
+  const int c = d->c;
+  const size_t mc = in->mc;
+  const char *mode = train ? "train" : "eval";
+  char label[128];
+  int ok = 1;
+  float *r = host_random(rng, mc, -1.0f, 1.0f), *dr0 = host_random(rng, mc, -1.0f, 1.0f); /* (M, C) */
+  float *dev_r = with_res ? gt_upload(ctx, r, mc) : NULL;
+  float *y = host_zeros(mc), *smean = host_zeros(c), *sinv = host_zeros(c); /* (M,C) (C) (C) */
+  float *rm = gt_dup(in->rmean, c), *rv = gt_dup(in->rvar, c);             /* (C) each */
+  float *dev_y = gt_upload(ctx, NULL, mc);
+  float *dev_rm = gt_upload(ctx, in->rmean, c), *dev_rv = gt_upload(ctx, in->rvar, c);
+  float *dev_smean = gt_upload(ctx, NULL, c), *dev_sinv = gt_upload(ctx, NULL, c);
+  if (train) {
+    assert_int_equal(graft_backend_ref.bn_act_forward_train(ref, d, act, in->x, in->gamma, in->beta,
+                                                            rm, rv, with_res ? r : NULL, y, smean,
+                                                            sinv),
+                     GRAFT_OK);
+    assert_int_equal(graft_backend_gpu.bn_act_forward_train(ctx, d, act, in->dev_x, in->dev_gamma,
+                                                            in->dev_beta, dev_rm, dev_rv, dev_r,
+                                                            dev_y, dev_smean, dev_sinv),
+                     GRAFT_OK);
+  } else {
+    assert_int_equal(graft_backend_ref.bn_act_forward_eval(ref, d, act, in->x, in->gamma, in->beta,
+                                                           rm, rv, with_res ? r : NULL, y),
+                     GRAFT_OK);
+    assert_int_equal(graft_backend_gpu.bn_act_forward_eval(ctx, d, act, in->dev_x, in->dev_gamma,
+                                                           in->dev_beta, dev_rm, dev_rv, dev_r,
+                                                           dev_y),
+                     GRAFT_OK);
+  }
+  snprintf(label, sizeof label, "bn_act %s y m=%lld c=%d act=%d res=%d", mode, (long long)d->m, c,
+           (int)act, with_res);
+  ok &= gt_check(ctx, label, dev_y, y, mc, STATS);
+  snprintf(label, sizeof label, "bn_act %s running mean m=%lld c=%d", mode, (long long)d->m, c);
+  ok &= gt_check(ctx, label, dev_rm, rm, c, STATS);
+  snprintf(label, sizeof label, "bn_act %s running var m=%lld c=%d", mode, (long long)d->m, c);
+  ok &= gt_check(ctx, label, dev_rv, rv, c, STATS);
+  if (train) {
+    snprintf(label, sizeof label, "bn_act train mean m=%lld c=%d", (long long)d->m, c);
+    ok &= gt_check(ctx, label, dev_smean, smean, c, STATS);
+    snprintf(label, sizeof label, "bn_act train invstd m=%lld c=%d", (long long)d->m, c);
+    ok &= gt_check(ctx, label, dev_sinv, sinv, c, STATS);
+  }
+  gt_free(ctx, dev_y), gt_free(ctx, dev_smean), gt_free(ctx, dev_sinv);
+
+  /* backward from the reference's forward, on both sides */
+  float *dev_yref = gt_upload(ctx, y, mc);
+  float *dev_s1 = gt_upload(ctx, train ? smean : rm, c), *dev_s2 = gt_upload(ctx, train ? sinv : rv, c);
+  for (int all = 1; all >= 0; all--) {
+    if (!all && !with_res) continue; /* dresidual alone needs a residual */
+    float *dx = gt_dup(in->dx0, mc), *dr = gt_dup(dr0, mc);
+    float *dg = gt_dup(in->dg0, c), *db = gt_dup(in->db0, c);
+    float *dev_dx = gt_upload(ctx, in->dx0, mc), *dev_dr = gt_upload(ctx, dr0, mc);
+    float *dev_dg = gt_upload(ctx, in->dg0, c), *dev_db = gt_upload(ctx, in->db0, c);
+    float *hdx = all ? dx : NULL, *hdr = with_res ? dr : NULL;
+    float *hdg = all ? dg : NULL, *hdb = all ? db : NULL;
+    float *ddx = all ? dev_dx : NULL, *ddr = with_res ? dev_dr : NULL;
+    float *ddg = all ? dev_dg : NULL, *ddb = all ? dev_db : NULL;
+    if (train) {
+      assert_int_equal(graft_backend_ref.bn_act_backward_train(ref, d, act, in->x, y, in->dy,
+                                                               in->gamma, smean, sinv, hdx, hdr,
+                                                               hdg, hdb),
+                       GRAFT_OK);
+      assert_int_equal(graft_backend_gpu.bn_act_backward_train(ctx, d, act, in->dev_x, dev_yref,
+                                                               in->dev_dy, in->dev_gamma, dev_s1,
+                                                               dev_s2, ddx, ddr, ddg, ddb),
+                       GRAFT_OK);
+    } else {
+      assert_int_equal(graft_backend_ref.bn_act_backward_eval(ref, d, act, in->x, y, in->dy,
+                                                              in->gamma, rm, rv, hdx, hdr, hdg,
+                                                              hdb),
+                       GRAFT_OK);
+      assert_int_equal(graft_backend_gpu.bn_act_backward_eval(ctx, d, act, in->dev_x, dev_yref,
+                                                              in->dev_dy, in->dev_gamma, dev_s1,
+                                                              dev_s2, ddx, ddr, ddg, ddb),
+                       GRAFT_OK);
+    }
+    const char *what[] = {"dx", "dresidual", "dgamma", "dbeta"};
+    float *devs[] = {dev_dx, dev_dr, dev_dg, dev_db}, *wants[] = {dx, dr, dg, db};
+    const size_t ns[] = {mc, mc, (size_t)c, (size_t)c};
+    for (int k = 0; k < 4; k++) {
+      snprintf(label, sizeof label, "bn_act %s %s m=%lld c=%d act=%d res=%d all=%d", mode, what[k],
+               (long long)d->m, c, (int)act, with_res, all);
+      ok &= gt_check(ctx, label, devs[k], wants[k], ns[k], STATS);
+    }
+    gt_free(ctx, dev_dx), gt_free(ctx, dev_dr), gt_free(ctx, dev_dg), gt_free(ctx, dev_db);
+    free(dx), free(dr), free(dg), free(db);
+  }
+  gt_free(ctx, dev_yref), gt_free(ctx, dev_s1), gt_free(ctx, dev_s2);
+  gt_free(ctx, dev_rm), gt_free(ctx, dev_rv);
+  if (dev_r) gt_free(ctx, dev_r);
+  free(r), free(dr0), free(y), free(smean), free(sinv), free(rm), free(rv);
+  return ok;
+}
+
+static void test_bn_act(void **state) {
+  graft_ctx *ctx = gpu_of(state), ref;
+  tu_ctx_init(&ref, 0);
+  tu_rng rng;
+  tu_rng_seed(&rng, 24);
+  int ok = 1;
+  for (size_t i = 0; i < BN_NCASES; i++) {
+    const graft_bn_desc d = {bn_cases[i].m, bn_cases[i].c, 1e-5f, 0.1f};
+    bn_inputs in;
+    bn_inputs_make(ctx, &rng, &bn_cases[i], &in);
+    for (int train = 0; train < 2; train++)
+      for (int act = GRAFT_ACT_IDENTITY; act <= GRAFT_ACT_RELU; act++)
+        for (int with_res = 0; with_res < 2; with_res++)
+          ok &= bn_act_case_run(ctx, &ref, &rng, &d, &in, (graft_act)act, with_res, train);
+    bn_inputs_free(ctx, &in);
+  }
+  assert_true(ok);
+}
+
+/* The fused ops share the plain ones' workspace rule, and fuse the
+ * identity and ReLU only. */
+static void test_bn_act_rejects(void **state) {
+  graft_ctx ctx = *gpu_of(state);
+  const graft_bn_desc d = {8, 4, 1e-5f, 0.1f};
+  float *dev = gt_upload(&ctx, NULL, 32); /* (8, 4), also used as every (C) operand */
+  graft_log_level saved = graft_log_get_level();
+  graft_log_set_level(GRAFT_LOG_SILENT);
+  assert_int_equal(graft_backend_gpu.bn_act_forward_train(&ctx, &d, GRAFT_ACT_SILU, dev, dev, dev,
+                                                          NULL, NULL, NULL, dev, dev, dev),
+                   GRAFT_EUNSUPPORTED);
+  assert_int_equal(graft_backend_gpu.bn_act_backward_eval(&ctx, &d, GRAFT_ACT_SIGMOID, dev, dev,
+                                                          dev, dev, dev, dev, dev, NULL, NULL,
+                                                          NULL),
+                   GRAFT_EUNSUPPORTED);
+  ctx.workspace_bytes = 16;
+  assert_int_equal(graft_backend_gpu.bn_act_forward_train(&ctx, &d, GRAFT_ACT_RELU, dev, dev, dev,
+                                                          NULL, NULL, NULL, dev, dev, dev),
+                   GRAFT_EWORKSPACE);
+  assert_int_equal(graft_backend_gpu.bn_act_backward_train(&ctx, &d, GRAFT_ACT_RELU, dev, dev, dev,
+                                                           dev, dev, dev, dev, NULL, NULL, NULL),
+                   GRAFT_EWORKSPACE);
+  graft_log_set_level(saved);
+  gt_free(&ctx, dev);
+}
+
 /* ---- pooling ---------------------------------------------------------------- */
 
 typedef struct {
@@ -420,6 +572,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_batchnorm),
       cmocka_unit_test(test_batchnorm_needs_workspace),
+      cmocka_unit_test(test_bn_act),
+      cmocka_unit_test(test_bn_act_rejects),
       cmocka_unit_test(test_pool2d),
       cmocka_unit_test(test_linear),
   };
