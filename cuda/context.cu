@@ -1,7 +1,9 @@
 /* context.cu: the GPU execution context (stream, cuDNN and cuBLASLt
  * handles, device workspace, the GRAFT_CUDA_SYNC debug switch), the device
  * and pinned memory helpers of gpu.h, and the launch check behind
- * GRAFT_LAUNCH_CHECK. */
+ * GRAFT_LAUNCH_CHECK. While the stream is captured into a CUDA graph
+ * (graph.cu) nothing here synchronizes or allocates: sync and the memory
+ * helpers refuse, the launch check skips its debug synchronization. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +18,9 @@ extern "C" graft_status graft_gpu_launch_status(const graft_gpu *gpu, const char
               cudaGetErrorString(e), where);
     return GRAFT_EDEVICE;
   }
-  if (gpu->sync_launches) {
+  /* A synchronization would invalidate a capture in progress; the replay's
+   * launch (graph_launch) is checked instead. */
+  if (gpu->sync_launches && !gpu->capturing) {
     e = cudaStreamSynchronize(gpu->stream);
     if (e != cudaSuccess) {
       graft_log(GRAFT_LOG_ERROR, file, line, "CUDA error %d (%s) running a kernel of %s",
@@ -35,6 +39,15 @@ static int sync_switch_from_env(void) {
 extern "C" void graft_gpu_ctx_free(graft_ctx *ctx) {
   graft_gpu *g = graft_gpu_of(ctx);
   if (!g) return;
+  if (g->capturing) {
+    /* A capture left open: end it and drop the recording, so the stream
+     * can be waited for and destroyed. */
+    GRAFT_WARN("freeing a GPU context during a CUDA graph capture; the capture is discarded");
+    cudaGraph_t cg = NULL;
+    GRAFT_CUDA_CHECK_OR(cudaStreamEndCapture(g->stream, &cg), cudaGetLastError());
+    if (cg) GRAFT_CUDA_CHECK_OR(cudaGraphDestroy(cg), cudaGetLastError());
+    g->capturing = 0;
+  }
   if (g->stream) GRAFT_CUDA_CHECK_OR(cudaStreamSynchronize(g->stream), (void)0);
   graft_conv_plans_free(g);
   if (g->workspace) GRAFT_CUDA_CHECK_OR(cudaFree(g->workspace), (void)0);
@@ -92,7 +105,13 @@ fail:
 }
 
 extern "C" graft_status graft_gpu_sync(graft_ctx *ctx) {
-  GRAFT_CUDA_CHECK(cudaStreamSynchronize(graft_gpu_of(ctx)->stream));
+  graft_gpu *g = graft_gpu_of(ctx);
+  /* Waiting for a stream that is being captured is an error that would
+   * also invalidate the capture: refuse before asking CUDA. */
+  if (g->capturing)
+    GRAFT_FAIL(GRAFT_EINVAL, "cannot wait for GPU %d's stream while a CUDA graph is being "
+               "captured on it; end the capture (graph_end) first", g->device);
+  GRAFT_CUDA_CHECK(cudaStreamSynchronize(g->stream));
   return GRAFT_OK;
 }
 
@@ -101,6 +120,10 @@ extern "C" graft_status graft_gpu_sync(graft_ctx *ctx) {
 extern "C" graft_status graft_gpu_alloc(graft_ctx *ctx, void **ptr, size_t bytes) {
   *ptr = NULL;
   if (bytes == 0) return GRAFT_OK;
+  /* cudaMalloc is not recorded by a capture and breaks it. */
+  if (graft_gpu_of(ctx)->capturing)
+    GRAFT_FAIL(GRAFT_EINVAL, "cannot allocate %zu bytes on GPU %d while a CUDA graph is being "
+               "captured; allocate before graph_begin", bytes, graft_gpu_of(ctx)->device);
   if (cudaMalloc(ptr, bytes) != cudaSuccess) {
     cudaGetLastError();
     *ptr = NULL;
@@ -114,8 +137,16 @@ extern "C" graft_status graft_gpu_alloc(graft_ctx *ctx, void **ptr, size_t bytes
 }
 
 extern "C" void graft_gpu_free(graft_ctx *ctx, void *ptr) {
-  (void)ctx;
-  if (ptr) GRAFT_CUDA_CHECK_OR(cudaFree(ptr), (void)0);
+  if (!ptr) return;
+  /* cudaFree waits for the device, which a capture forbids; the buffer
+   * stays allocated rather than the capture being broken. */
+  const graft_gpu *g = ctx ? graft_gpu_of(ctx) : NULL;
+  if (g && g->capturing) {
+    GRAFT_ERROR("device buffer %p not freed: GPU %d's stream is capturing a CUDA graph; free it "
+                "after graph_end", ptr, g->device);
+    return;
+  }
+  GRAFT_CUDA_CHECK_OR(cudaFree(ptr), (void)0);
 }
 
 static graft_status copy_async(graft_ctx *ctx, void *dst, const void *src, size_t bytes,
@@ -146,6 +177,10 @@ extern "C" graft_status graft_gpu_memset(graft_ctx *ctx, void *dst, int byte, si
   if (!dst) GRAFT_FAIL(GRAFT_EINVAL, "memset of %zu bytes at NULL", bytes);
   GRAFT_CUDA_CHECK(cudaMemsetAsync(dst, byte, bytes, graft_gpu_of(ctx)->stream));
   return GRAFT_OK;
+}
+
+extern "C" graft_status graft_gpu_zero(graft_ctx *ctx, void *dst, size_t bytes) {
+  return graft_gpu_memset(ctx, dst, 0, bytes);
 }
 
 /* ---- pinned host memory ------------------------------------------------- */

@@ -48,12 +48,34 @@ extern const graft_backend graft_backend_gpu;
 graft_status graft_gpu_ctx_init(graft_ctx *ctx, int device, size_t workspace_bytes);
 
 /* Releases whatever graft_gpu_ctx_init built, after waiting for the stream;
- * safe on a context that failed half way, and twice. */
+ * safe on a context that failed half way, and twice. A capture still open
+ * is ended and discarded. */
 void graft_gpu_ctx_free(graft_ctx *ctx);
 
 /* Waits until everything enqueued on ctx's stream has run; reports any
- * error a kernel raised on the way. */
+ * error a kernel raised on the way. Refused (GRAFT_EINVAL, nothing waited
+ * for) while a CUDA graph is being captured on the stream. */
 graft_status graft_gpu_sync(graft_ctx *ctx);
+
+/* ---- capturing a training step as a CUDA graph (graph.cu) --------------- */
+/* graft_gpu_graph_begin starts recording ctx's stream: ops and copies
+ * enqueued from then on are recorded, not run. The capture is thread-local:
+ * the calling thread must also end it, and other threads are not affected.
+ * While it lasts, graft_gpu_sync, graft_gpu_alloc and graft_gpu_free refuse
+ * (a wait or an allocation would break the capture), GRAFT_CUDA_SYNC does
+ * not synchronize, and copies to or from the host need pinned memory.
+ * graft_gpu_graph_end stops recording and returns the executable graph in
+ * *graph (NULL on failure). It ends the capture whatever went wrong in it,
+ * so the stream runs ops again even after a failed capture (only a call
+ * from another thread is refused and leaves the capture running).
+ * graft_gpu_graph_launch enqueues a replay on ctx's stream: the recorded
+ * kernels and copies, with the same pointers and by-value arguments,
+ * reading what the buffers hold when the replay runs.
+ * graft_gpu_graph_free releases a graph; NULL is fine. */
+graft_status graft_gpu_graph_begin(graft_ctx *ctx);
+graft_status graft_gpu_graph_end(graft_ctx *ctx, void **graph);
+graft_status graft_gpu_graph_launch(graft_ctx *ctx, void *graph);
+void graft_gpu_graph_free(void *graph);
 
 /* ---- device memory (ctx's device) --------------------------------------- */
 graft_status graft_gpu_alloc(graft_ctx *ctx, void **ptr, size_t bytes);
@@ -66,6 +88,7 @@ graft_status graft_gpu_copy_h2d(graft_ctx *ctx, void *dst, const void *src, size
 graft_status graft_gpu_copy_d2h(graft_ctx *ctx, void *dst, const void *src, size_t bytes);
 graft_status graft_gpu_copy_d2d(graft_ctx *ctx, void *dst, const void *src, size_t bytes);
 graft_status graft_gpu_memset(graft_ctx *ctx, void *dst, int byte, size_t bytes);
+graft_status graft_gpu_zero(graft_ctx *ctx, void *dst, size_t bytes);
 
 /* ---- pinned host memory (usable by every device) ------------------------ */
 graft_status graft_gpu_host_alloc(void **ptr, size_t bytes);

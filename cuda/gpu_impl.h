@@ -21,6 +21,7 @@
 struct graft_gpu {
   int device;            /* CUDA ordinal */
   int sync_launches;     /* GRAFT_CUDA_SYNC=1: synchronize after every launch */
+  int capturing;         /* a CUDA graph is being captured on stream: no syncs, no timing */
   cudaStream_t stream;   /* every op and copy of the context runs here */
   cudnnHandle_t cudnn;   /* bound to stream */
   cublasLtHandle_t cublaslt;

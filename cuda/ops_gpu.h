@@ -34,12 +34,31 @@ graft_status graft_bn_backward_train_gpu(graft_ctx *, const graft_bn_desc *, con
 graft_status graft_bn_backward_eval_gpu(graft_ctx *, const graft_bn_desc *, const float *,
                                         const float *, const float *, const float *,
                                         const float *, float *, float *, float *);
+/* bn_act.cu */
+graft_status graft_bn_act_forward_train_gpu(graft_ctx *, const graft_bn_desc *, graft_act,
+                                            const float *, const float *, const float *, float *,
+                                            float *, const float *, float *, float *, float *);
+graft_status graft_bn_act_forward_eval_gpu(graft_ctx *, const graft_bn_desc *, graft_act,
+                                           const float *, const float *, const float *,
+                                           const float *, const float *, const float *, float *);
+graft_status graft_bn_act_backward_train_gpu(graft_ctx *, const graft_bn_desc *, graft_act,
+                                             const float *, const float *, const float *,
+                                             const float *, const float *, const float *, float *,
+                                             float *, float *, float *);
+graft_status graft_bn_act_backward_eval_gpu(graft_ctx *, const graft_bn_desc *, graft_act,
+                                            const float *, const float *, const float *,
+                                            const float *, const float *, const float *, float *,
+                                            float *, float *, float *);
 /* pool.cu */
 graft_status graft_pool2d_forward_gpu(graft_ctx *, const graft_pool2d_desc *, const float *,
                                       float *);
 graft_status graft_pool2d_backward_gpu(graft_ctx *, const graft_pool2d_desc *, const float *,
                                        const float *, const float *, float *);
 /* linear.cu */
+/* Bytes at the start of the workspace that linear stages its bf16 operands
+ * in under precision prec (0 outside bf16); host/nn/layer_linear.c
+ * reserves the same. */
+size_t graft_linear_workspace_gpu(const graft_linear_desc *d, graft_precision prec);
 graft_status graft_linear_forward_gpu(graft_ctx *, const graft_linear_desc *, const float *,
                                       const float *, const float *, float *);
 graft_status graft_linear_backward_gpu(graft_ctx *, const graft_linear_desc *, const float *,
@@ -87,6 +106,10 @@ graft_status graft_mse_backward_gpu(graft_ctx *, int64_t, const float *, const f
 /* metrics.cu */
 graft_status graft_metrics_update_gpu(graft_ctx *, int, int, const float *, const int32_t *, uint64_t *);
 graft_status graft_metrics_update_regression_gpu(graft_ctx *, int64_t, const float *, const float *, double *);
+
+/* ema_clip.cu: the weight average and gradient clipping over the arenas */
+graft_status graft_ema_update_gpu(graft_ctx *, int64_t, const float *, float, float *);
+graft_status graft_clip_grad_norm_gpu(graft_ctx *, const graft_param_slot *, int, float *, float);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,18 @@
 
 const graft_backend graft_backend_ref = {
     .name = "cpu",
+    .host_memory = 1,
+    .mem_alloc = graft_mem_alloc_ref,
+    .mem_free = graft_mem_free_ref,
+    .upload = graft_mem_copy_ref,
+    .download = graft_mem_copy_ref,
+    .copy = graft_mem_copy_ref,
+    .zero = graft_mem_zero_ref,
+    .sync = graft_sync_ref,
+    .host_alloc = graft_host_alloc_ref,
+    .host_free = graft_host_free_ref,
+    .ctx_free = graft_ctx_free_ref,
+    /* no graph capture: graph_* stay NULL */
     .conv2d_workspace = graft_conv2d_workspace_ref,
     .conv2d_forward = graft_conv2d_forward_ref,
     .conv2d_backward = graft_conv2d_backward_ref,
@@ -11,6 +23,10 @@ const graft_backend graft_backend_ref = {
     .bn_forward_eval = graft_bn_forward_eval_ref,
     .bn_backward_train = graft_bn_backward_train_ref,
     .bn_backward_eval = graft_bn_backward_eval_ref,
+    .bn_act_forward_train = graft_bn_act_forward_train_ref,
+    .bn_act_forward_eval = graft_bn_act_forward_eval_ref,
+    .bn_act_backward_train = graft_bn_act_backward_train_ref,
+    .bn_act_backward_eval = graft_bn_act_backward_eval_ref,
     .act_forward = graft_act_forward_ref,
     .act_backward = graft_act_backward_ref,
     .pool2d_forward = graft_pool2d_forward_ref,
@@ -35,4 +51,7 @@ const graft_backend graft_backend_ref = {
     .mse_backward = graft_mse_backward_ref,
     .metrics_update = graft_metrics_update_ref,
     .metrics_update_regression = graft_metrics_update_regression_ref,
+    .optim_step = graft_optim_step_ref,
+    .ema_update = graft_ema_update_ref,
+    .clip_grad_norm = graft_clip_grad_norm_ref,
 };

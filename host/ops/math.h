@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __CUDACC__
 #define GRAFT_HD __host__ __device__ __forceinline__
@@ -98,8 +99,12 @@ GRAFT_HD float graft_mul_rn(float a, float b) {
  * fuses its last multiply, while `mul_` and `addcdiv` round each operation. */
 
 /* One element of an exponential moving average of weights, as timm's
- * ModelEmaV2: e = decay * e + (1 - decay) * p. */
-GRAFT_HD float graft_ema_value(float e, float p, float decay) { return decay * e + (1.0f - decay) * p; }
+ * ModelEmaV2: e = decay * e + (1 - decay) * p. Both products are rounded
+ * before the sum so that nvcc cannot fuse them into a multiply-add and the
+ * GPU gives the CPU's bits. */
+GRAFT_HD float graft_ema_value(float e, float p, float decay) {
+  return graft_mul_rn(decay, e) + graft_mul_rn(1.0f - decay, p);
+}
 
 /* One element of torch.optim.SGD (dampening 0). g is the gradient, wd the
  * weight decay (0 when the parameter is not decayed), first is 1 on the
@@ -131,5 +136,41 @@ GRAFT_HD void graft_adamw_update(float *p, float *m, float *v, float g, float be
   float denom = sqrtf(*v) / bc2_sqrt + eps;
   *p = *p + (-step_size) * *m / denom;
 }
+
+/* ---- bf16 -----------------------------------------------------------------
+ * bfloat16 is the upper half of an fp32: sign, the same 8 exponent bits, 7
+ * mantissa bits. Narrowing rounds to nearest, ties to even (what
+ * __float2bfloat16_rn and PyTorch's .to(torch.bfloat16) do); a value past
+ * the largest bf16 rounds to infinity, subnormals round like any other
+ * value (no flush to zero), and a NaN stays a NaN of the same sign (made
+ * quiet, so it cannot round into an infinity). Widening is exact. The
+ * device casts (cuda/cast.cu) run this very function, so the host can
+ * compute the bits a bf16 convolution or GEMM sees; core/tensor.h's
+ * graft_f32_to_bf16, for weight files, follows the same rule. */
+GRAFT_HD uint16_t graft_round_bf16(float x) {
+  uint32_t u;
+#ifdef __CUDA_ARCH__
+  u = __float_as_uint(x);
+#else
+  memcpy(&u, &x, sizeof u);
+#endif
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (uint16_t)(u >> 16);
+}
+
+GRAFT_HD float graft_widen_bf16(uint16_t b) {
+  const uint32_t u = (uint32_t)b << 16;
+#ifdef __CUDA_ARCH__
+  return __uint_as_float(u);
+#else
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+#endif
+}
+
+/* x rounded to the nearest bf16, as an fp32. */
+GRAFT_HD float graft_bf16_roundf(float x) { return graft_widen_bf16(graft_round_bf16(x)); }
 
 #endif

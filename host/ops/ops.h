@@ -25,6 +25,7 @@
 
 #include "core/ctx.h"
 #include "core/status.h"
+#include "optim/optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -110,6 +111,33 @@ typedef struct {
 typedef struct graft_backend {
   const char *name;
 
+  /* ---- memory, the stream, and the context ----
+   * Backend memory is host memory for the CPU reference (host_memory = 1)
+   * and device memory on a GPU. Copies and fills are enqueued in order
+   * with the ops; a host buffer filled by download may be read only after
+   * sync. host_alloc gives host memory that copies can overlap with (pinned
+   * on a GPU). */
+  int host_memory;
+  graft_status (*mem_alloc)(graft_ctx *ctx, void **ptr, size_t bytes);
+  void (*mem_free)(graft_ctx *ctx, void *ptr);
+  graft_status (*upload)(graft_ctx *ctx, void *dst, const void *host_src, size_t bytes);
+  graft_status (*download)(graft_ctx *ctx, void *host_dst, const void *src, size_t bytes);
+  graft_status (*copy)(graft_ctx *ctx, void *dst, const void *src, size_t bytes);
+  graft_status (*zero)(graft_ctx *ctx, void *dst, size_t bytes);
+  graft_status (*sync)(graft_ctx *ctx);
+  graft_status (*host_alloc)(void **ptr, size_t bytes);
+  void (*host_free)(void *ptr);
+  void (*ctx_free)(graft_ctx *ctx); /* releases what the backend's init made */
+
+  /* ---- capturing a training step (NULL where the backend cannot) ----
+   * Between graph_begin and graph_end the context's ops are recorded, not
+   * run; graph_launch replays them with the same pointers and the same
+   * by-value arguments. */
+  graft_status (*graph_begin)(graft_ctx *ctx);
+  graft_status (*graph_end)(graft_ctx *ctx, void **graph);
+  graft_status (*graph_launch)(graft_ctx *ctx, void *graph);
+  void (*graph_free)(void *graph);
+
   size_t (*conv2d_workspace)(const graft_conv2d_desc *d);
   graft_status (*conv2d_forward)(graft_ctx *ctx, const graft_conv2d_desc *d,
                                  const float *x,    /* (N, H, W, C) */
@@ -153,6 +181,47 @@ typedef struct graft_backend {
                                    const float *x, const float *dy, const float *gamma,
                                    const float *running_mean, const float *running_var,
                                    float *dx, float *dgamma, float *dbeta);
+
+  /* Batch norm fused with what follows it in a ResNet: y = act(bn(x) +
+   * residual), the residual add skipped when residual is NULL. act is
+   * GRAFT_ACT_IDENTITY or GRAFT_ACT_RELU (others give GRAFT_EUNSUPPORTED).
+   * The statistics, saved values and running updates are those of
+   * bn_forward_train; the result is that of bn_forward_train, add_forward
+   * and act_forward run one after the other. */
+  graft_status (*bn_act_forward_train)(graft_ctx *ctx, const graft_bn_desc *d, graft_act act,
+                                       const float *x,        /* (M, C) */
+                                       const float *gamma,    /* (C) */
+                                       const float *beta,     /* (C) */
+                                       float *running_mean,   /* (C) in/out or NULL */
+                                       float *running_var,    /* (C) in/out or NULL */
+                                       const float *residual, /* (M, C) or NULL */
+                                       float *y,              /* (M, C) */
+                                       float *save_mean,      /* (C) */
+                                       float *save_invstd);   /* (C) */
+  graft_status (*bn_act_forward_eval)(graft_ctx *ctx, const graft_bn_desc *d, graft_act act,
+                                      const float *x, const float *gamma, const float *beta,
+                                      const float *running_mean, const float *running_var,
+                                      const float *residual, /* (M, C) or NULL */
+                                      float *y);
+  /* Backward of bn_act_forward_train from its output y: dz = dy * act'
+   * (for ReLU, dy where y > 0), dresidual += dz, then bn_backward_train
+   * with dz. dx and dresidual must not alias each other. */
+  graft_status (*bn_act_backward_train)(graft_ctx *ctx, const graft_bn_desc *d, graft_act act,
+                                        const float *x,  /* (M, C) */
+                                        const float *y,  /* (M, C) the forward output */
+                                        const float *dy, /* (M, C) */
+                                        const float *gamma, const float *save_mean,
+                                        const float *save_invstd,
+                                        float *dx,        /* (M, C) or NULL */
+                                        float *dresidual, /* (M, C) or NULL */
+                                        float *dgamma,    /* (C) or NULL */
+                                        float *dbeta);    /* (C) or NULL */
+  /* Backward of bn_act_forward_eval (frozen statistics). */
+  graft_status (*bn_act_backward_eval)(graft_ctx *ctx, const graft_bn_desc *d, graft_act act,
+                                       const float *x, const float *y, const float *dy,
+                                       const float *gamma, const float *running_mean,
+                                       const float *running_var, float *dx, float *dresidual,
+                                       float *dgamma, float *dbeta);
 
   graft_status (*act_forward)(graft_ctx *ctx, graft_act act, float slope, int64_t n,
                               const float *x, float *y);
@@ -240,6 +309,20 @@ typedef struct graft_backend {
                                             const float *pred,   /* (N) */
                                             const float *target, /* (N) */
                                             double *sums);       /* (3) accumulated */
+
+  /* ---- the parameter arena ---- */
+  /* optim/optim.h's step over the arenas in backend memory (slots in host
+   * memory; their step counts advance on the host). */
+  graft_status (*optim_step)(graft_ctx *ctx, const graft_optim_cfg *cfg, graft_param_slot *slots,
+                             int nslots, float *params, const float *grads, float *state,
+                             size_t total);
+  /* e = graft_ema_value(e, p, decay) over n floats: the weight average. */
+  graft_status (*ema_update)(graft_ctx *ctx, int64_t n, const float *p, float decay, float *e);
+  /* torch.nn.utils.clip_grad_norm_ over the slots that are not frozen:
+   * when the gradients' global L2 norm exceeds max_norm, scales them by
+   * max_norm / (norm + 1e-6). Decided on the device: nothing is read back. */
+  graft_status (*clip_grad_norm)(graft_ctx *ctx, const graft_param_slot *slots, int nslots,
+                                 float *grads, float max_norm);
 } graft_backend;
 
 extern const graft_backend graft_backend_ref;
@@ -296,11 +379,37 @@ graft_status graft_bce_backward_ref(graft_ctx *, int64_t, const float *, const f
 graft_status graft_mse_forward_ref(graft_ctx *, int64_t, const float *, const float *, float *);
 graft_status graft_mse_backward_ref(graft_ctx *, int64_t, const float *, const float *,
                                     const float *, float *);
+/* host/ops/memory_ref.c: the CPU reference's memory, stream and arena entries */
+graft_status graft_mem_alloc_ref(graft_ctx *, void **, size_t);
+void graft_mem_free_ref(graft_ctx *, void *);
+graft_status graft_mem_copy_ref(graft_ctx *, void *, const void *, size_t);
+graft_status graft_mem_zero_ref(graft_ctx *, void *, size_t);
+graft_status graft_sync_ref(graft_ctx *);
+graft_status graft_host_alloc_ref(void **, size_t);
+void graft_host_free_ref(void *);
+void graft_ctx_free_ref(graft_ctx *);
+graft_status graft_ema_update_ref(graft_ctx *, int64_t, const float *, float, float *);
+graft_status graft_clip_grad_norm_ref(graft_ctx *, const graft_param_slot *, int, float *, float);
 /* host/metrics/metrics_ref.c */
 graft_status graft_metrics_update_ref(graft_ctx *, int, int, const float *, const int32_t *,
                                       uint64_t *);
 graft_status graft_metrics_update_regression_ref(graft_ctx *, int64_t, const float *,
                                                  const float *, double *);
+/* host/ops/bn_act_ref.c */
+graft_status graft_bn_act_forward_train_ref(graft_ctx *, const graft_bn_desc *, graft_act,
+                                            const float *, const float *, const float *, float *,
+                                            float *, const float *, float *, float *, float *);
+graft_status graft_bn_act_forward_eval_ref(graft_ctx *, const graft_bn_desc *, graft_act,
+                                           const float *, const float *, const float *,
+                                           const float *, const float *, const float *, float *);
+graft_status graft_bn_act_backward_train_ref(graft_ctx *, const graft_bn_desc *, graft_act,
+                                             const float *, const float *, const float *,
+                                             const float *, const float *, const float *, float *,
+                                             float *, float *, float *);
+graft_status graft_bn_act_backward_eval_ref(graft_ctx *, const graft_bn_desc *, graft_act,
+                                            const float *, const float *, const float *,
+                                            const float *, const float *, const float *, float *,
+                                            float *, float *, float *);
 
 #ifdef __cplusplus
 }
