@@ -1,17 +1,32 @@
 /* conv_exec.cu: the GPU convolution entries of ops.h, executed through
  * cuDNN backend plans (conv_plan_cache.h) on the context's stream with
- * ctx->workspace. The forward runs the graph with the fused bias when an
- * engine serves it, else the plain convolution followed by a bias kernel;
- * backward data and backward filter add into dx and dw (their graphs have
- * beta 1); dbias, the column sum of dy over N*P*Q rows, is two small
- * kernels of our own that sum in a fixed order, so it is the same on every
- * run.
+ * ctx->workspace, in the context's precision mode (ctx->precision).
  *
- * TF32: these entries take fp32 tensors and key their plans with
- * allow_tf32 = 0, so no tensor-core engine serves them and the results are
- * fp32 (a TF32 precision mode would set the key's allow_tf32). */
-#include <string.h>
+ * fp32 and tf32 run cuDNN on the fp32 tensors themselves; they differ only
+ * in the engines their plan keys admit (tf32 admits TF32 tensor-core
+ * engines and prefers them). The forward runs the graph with the fused
+ * bias when an engine serves it, else the plain convolution followed by a
+ * bias kernel; backward data and backward filter add into dx and dw (their
+ * graphs have beta 1).
+ *
+ * bf16 rounds the convolution's inputs to bf16 (cast.h) into staging
+ * buffers at the start of the workspace and runs graphs whose x, w and y
+ * are bf16 with an fp32 compute type (fp32 accumulation); cuDNN's own
+ * workspace follows the staging. Every bf16 graph writes a bf16 output in
+ * the staging (beta 0), which a kernel of ours widens: the forward into y
+ * with the bias added in fp32, backward data and backward filter added
+ * into the fp32 dx and dw. (A graph writing fp32 y from bf16 x and w would
+ * save that kernel, but not every engine takes mixed element types, while
+ * all-bf16 graphs are what cuDNN's bf16 engines are made for; rounding y
+ * to bf16 is also what a bf16 activation is.) dw is rounded to bf16 before
+ * it is added, as PyTorch's autocast computes it.
+ *
+ * dbias, the column sum of dy over N*P*Q rows, is two small kernels of our
+ * own that sum the fp32 dy in a fixed order in every precision, so it is
+ * the same on every run. */
+#include <stdint.h>
 
+#include "cast.h"
 #include "conv_plan_cache.h"
 #include "ops_gpu.h"
 
@@ -63,15 +78,55 @@ __global__ void conv_dbias_finish_kernel(int parts, int k,
   }
 }
 
-static graft_conv_key fp32_key(const graft_conv2d_desc *d, graft_conv_dir dir, int with_bias) {
-  graft_conv_key key;
-  memset(&key, 0, sizeof key);
-  key.desc = *d;
-  key.dir = dir;
-  key.io = GRAFT_DTYPE_F32;
-  key.with_bias = with_bias;
-  key.allow_tf32 = 0;
-  return key;
+/* The bf16 staging at the start of the workspace: three slots, each
+ * rounded up to STAGE_ALIGN bytes, holding bf16 tensors of x's, w's and
+ * y's sizes:
+ *   forward          x (N, H, W, C)    w (K, R, S, C/groups)   y (N, P, Q, K)
+ *   backward data    dx                w                       dy
+ *   backward filter  x                 dw                      dy
+ * The backward reuses the slots in that order on one stream: dy is cast
+ * once, and backward filter writes dw over the w that backward data read. */
+#define STAGE_ALIGN 256
+
+typedef struct {
+  uint16_t *x; /* (N, H, W, C) bf16: x, or dx */
+  uint16_t *w; /* (K, R, S, C/groups) bf16: w, or dw */
+  uint16_t *y; /* (N, P, Q, K) bf16: y, or dy */
+  graft_ctx rest; /* ctx with the workspace behind the staging, for cuDNN */
+} bf16_staging;
+
+static int64_t x_len(const graft_conv2d_desc *d) { return (int64_t)d->n * d->h * d->w * d->c; }
+static int64_t w_len(const graft_conv2d_desc *d) {
+  return (int64_t)d->k * d->r * d->s * (d->c / d->groups);
+}
+static int64_t y_len(const graft_conv2d_desc *d) { return (int64_t)d->n * d->p * d->q * d->k; }
+
+static size_t stage_bytes(int64_t elems) {
+  const size_t b = (size_t)elems * sizeof(uint16_t);
+  return (b + STAGE_ALIGN - 1) / STAGE_ALIGN * STAGE_ALIGN;
+}
+
+/* Bytes of the staging of d. */
+static size_t staging_bytes(const graft_conv2d_desc *d) {
+  return stage_bytes(x_len(d)) + stage_bytes(w_len(d)) + stage_bytes(y_len(d));
+}
+
+/* Lays the staging of d out at the start of ctx's workspace. */
+static graft_status staging_of(graft_ctx *ctx, const graft_conv2d_desc *d, bf16_staging *s) {
+  const size_t bytes = staging_bytes(d);
+  if (ctx->workspace_bytes < bytes || !ctx->workspace)
+    GRAFT_FAIL(GRAFT_EWORKSPACE,
+               "conv2d bf16: the bf16 copies of x, w and y need %zu workspace bytes, has %zu "
+               "(conv2d_workspace says what a convolution needs)",
+               bytes, ctx->workspace_bytes);
+  char *base = (char *)ctx->workspace;
+  s->x = (uint16_t *)base;
+  s->w = (uint16_t *)(base + stage_bytes(x_len(d)));
+  s->y = (uint16_t *)(base + stage_bytes(x_len(d)) + stage_bytes(w_len(d)));
+  s->rest = *ctx;
+  s->rest.workspace = base + bytes;
+  s->rest.workspace_bytes = ctx->workspace_bytes - bytes;
+  return GRAFT_OK;
 }
 
 /* The plan of key, failing when no cuDNN engine serves it. */
@@ -116,13 +171,59 @@ static graft_status dbias_sum(graft_ctx *ctx, const graft_conv2d_desc *d,
   return GRAFT_OK;
 }
 
-/* Workspace contract: the most any plan for d may use (see
- * conv_plan_cache.h), and at least the dbias partial sums. Needs no
- * handle, so it makes no plan. */
+/* Workspace contract: ops.h's conv2d_workspace takes no context, so it
+ * answers for the most demanding precision: the bf16 staging of d followed
+ * by the most any plan for d may use (see conv_plan_cache.h), and at least
+ * the dbias partial sums. fp32 and tf32 use only the plan's part. Needs
+ * no handle, so it makes no plan. */
 extern "C" size_t graft_conv2d_workspace_gpu(const graft_conv2d_desc *d) {
-  const size_t plans = graft_conv_workspace_limit(d);
+  const size_t plans = staging_bytes(d) + graft_conv_workspace_limit(d);
   const size_t dbias = (size_t)DBIAS_PARTS * d->k * sizeof(float);
   return plans > dbias ? plans : dbias;
+}
+
+/* The bf16 forward: x and w rounded into the staging, the all-bf16 graph,
+ * then y = float(bf16 result) + bias. */
+static graft_status forward_bf16(graft_ctx *ctx, const graft_conv2d_desc *d, const float *x,
+                                 const float *w, const float *bias, float *y) {
+  bf16_staging s;
+  graft_conv_key key;
+  const graft_conv_plan *p;
+  GRAFT_TRY(staging_of(ctx, d, &s));
+  GRAFT_TRY(graft_conv_key_init(&key, d, GRAFT_CONV_FORWARD, GRAFT_PREC_BF16, 0));
+  GRAFT_TRY(usable_plan(&s.rest, &key, &p));
+  GRAFT_TRY(graft_cast_f32_to_bf16(ctx, x_len(d), x, s.x));
+  GRAFT_TRY(graft_cast_f32_to_bf16(ctx, w_len(d), w, s.w));
+  GRAFT_TRY(graft_conv_plan_execute(&s.rest, p, s.x, s.w, s.y, NULL));
+  return graft_cast_bf16_to_f32(ctx, y_len(d), s.y, bias, d->k, y);
+}
+
+/* The bf16 backward of dx and dw (either may be NULL): dy, then w or x
+ * rounded into the staging, each bf16 result added into its fp32
+ * gradient. */
+static graft_status backward_bf16(graft_ctx *ctx, const graft_conv2d_desc *d, const float *x,
+                                  const float *w, const float *dy, float *dx, float *dw) {
+  bf16_staging s;
+  graft_conv_key key;
+  const graft_conv_plan *p;
+  if (!dx && !dw) return GRAFT_OK;
+  GRAFT_TRY(staging_of(ctx, d, &s));
+  GRAFT_TRY(graft_cast_f32_to_bf16(ctx, y_len(d), dy, s.y));
+  if (dx) {
+    GRAFT_TRY(graft_conv_key_init(&key, d, GRAFT_CONV_BACKWARD_DATA, GRAFT_PREC_BF16, 0));
+    GRAFT_TRY(usable_plan(&s.rest, &key, &p));
+    GRAFT_TRY(graft_cast_f32_to_bf16(ctx, w_len(d), w, s.w));
+    GRAFT_TRY(graft_conv_plan_execute(&s.rest, p, s.x, s.w, s.y, NULL));
+    GRAFT_TRY(graft_add_bf16_to_f32(ctx, x_len(d), s.x, dx));
+  }
+  if (dw) {
+    GRAFT_TRY(graft_conv_key_init(&key, d, GRAFT_CONV_BACKWARD_FILTER, GRAFT_PREC_BF16, 0));
+    GRAFT_TRY(usable_plan(&s.rest, &key, &p));
+    GRAFT_TRY(graft_cast_f32_to_bf16(ctx, x_len(d), x, s.x));
+    GRAFT_TRY(graft_conv_plan_execute(&s.rest, p, s.x, s.w, s.y, NULL));
+    GRAFT_TRY(graft_add_bf16_to_f32(ctx, w_len(d), s.w, dw));
+  }
+  return GRAFT_OK;
 }
 
 extern "C" graft_status graft_conv2d_forward_gpu(graft_ctx *ctx, const graft_conv2d_desc *d,
@@ -132,8 +233,10 @@ extern "C" graft_status graft_conv2d_forward_gpu(graft_ctx *ctx, const graft_con
                                                  float *y)          /* (N, P, Q, K) */
 {
   graft_gpu *g = graft_gpu_of(ctx);
-  graft_conv_key key = fp32_key(d, GRAFT_CONV_FORWARD, bias != NULL);
+  if (ctx->precision == GRAFT_PREC_BF16) return forward_bf16(ctx, d, x, w, bias, y);
+  graft_conv_key key;
   const graft_conv_plan *p;
+  GRAFT_TRY(graft_conv_key_init(&key, d, GRAFT_CONV_FORWARD, ctx->precision, bias != NULL));
   GRAFT_TRY(graft_conv_plan_get(ctx, &key, &p));
   if (p->plan) return graft_conv_plan_execute(ctx, p, x, w, y, bias);
   if (!bias) return usable_plan(ctx, &key, &p);
@@ -154,16 +257,21 @@ extern "C" graft_status graft_conv2d_backward_gpu(graft_ctx *ctx, const graft_co
                                                   float *dw,     /* (K, R, S, C/groups) or NULL */
                                                   float *dbias)  /* (K) or NULL */
 {
+  graft_conv_key key;
   const graft_conv_plan *p;
-  if (dx) {
-    const graft_conv_key key = fp32_key(d, GRAFT_CONV_BACKWARD_DATA, 0);
-    GRAFT_TRY(usable_plan(ctx, &key, &p));
-    GRAFT_TRY(graft_conv_plan_execute(ctx, p, dx, w, dy, NULL));
-  }
-  if (dw) {
-    const graft_conv_key key = fp32_key(d, GRAFT_CONV_BACKWARD_FILTER, 0);
-    GRAFT_TRY(usable_plan(ctx, &key, &p));
-    GRAFT_TRY(graft_conv_plan_execute(ctx, p, x, dw, dy, NULL));
+  if (ctx->precision == GRAFT_PREC_BF16) {
+    GRAFT_TRY(backward_bf16(ctx, d, x, w, dy, dx, dw));
+  } else {
+    if (dx) {
+      GRAFT_TRY(graft_conv_key_init(&key, d, GRAFT_CONV_BACKWARD_DATA, ctx->precision, 0));
+      GRAFT_TRY(usable_plan(ctx, &key, &p));
+      GRAFT_TRY(graft_conv_plan_execute(ctx, p, dx, w, dy, NULL));
+    }
+    if (dw) {
+      GRAFT_TRY(graft_conv_key_init(&key, d, GRAFT_CONV_BACKWARD_FILTER, ctx->precision, 0));
+      GRAFT_TRY(usable_plan(ctx, &key, &p));
+      GRAFT_TRY(graft_conv_plan_execute(ctx, p, x, dw, dy, NULL));
+    }
   }
   if (dbias) GRAFT_TRY(dbias_sum(ctx, d, dy, dbias));
   return GRAFT_OK;

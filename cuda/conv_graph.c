@@ -115,12 +115,12 @@ static const conv_op_attrs op_attrs[] = {
 };
 
 /* The convolution operation of one direction. alpha scales the result;
- * beta is 0 for the forward (overwrite) and 1 for the backward directions
- * (accumulate). A forward with a bias writes the virtual acc tensor. */
-static graft_status make_op(graft_conv_graph *g, graft_conv_dir dir) {
+ * beta is 1 when it accumulates into its output and 0 when it overwrites
+ * it. A forward with a bias writes the virtual acc tensor. */
+static graft_status make_op(graft_conv_graph *g, graft_conv_dir dir, bool accumulate) {
   const conv_op_attrs *a = &op_attrs[dir];
   const float alpha = 1.0f;
-  const float beta = dir == GRAFT_CONV_FORWARD ? 0.0f : 1.0f;
+  const float beta = accumulate ? 1.0f : 0.0f;
   cudnnBackendDescriptor_t out = g->acc ? g->acc : g->y;
   CG(g, cudnnBackendCreateDescriptor(a->type, &g->op));
   SET_DESC(g, g->op, a->x, &g->x);
@@ -191,7 +191,8 @@ void graft_conv_graph_free(graft_conv_graph *g) {
 }
 
 graft_status graft_conv_graph_build(graft_conv_graph *g, const graft_conv2d_desc *d,
-                                    graft_conv_dir dir, graft_dtype io, int with_bias) {
+                                    graft_conv_dir dir, graft_dtype io, int with_bias,
+                                    int accumulate) {
   memset(g, 0, sizeof *g);
   g->status = CUDNN_STATUS_SUCCESS;
   cudnnDataType_t type;
@@ -203,7 +204,7 @@ graft_status graft_conv_graph_build(graft_conv_graph *g, const graft_conv2d_desc
   graft_status st;
   if ((st = make_tensors(g, d, type, bias)) != GRAFT_OK) goto fail;
   if ((st = make_conv(g, d)) != GRAFT_OK) goto fail;
-  if ((st = make_op(g, dir)) != GRAFT_OK) goto fail;
+  if ((st = make_op(g, dir, accumulate != 0)) != GRAFT_OK) goto fail;
   if (bias && (st = make_bias_op(g)) != GRAFT_OK) goto fail;
   if ((st = make_graph(g)) != GRAFT_OK) goto fail;
   return GRAFT_OK;

@@ -2,7 +2,8 @@
  * graph: NHWC tensor descriptors, the convolution descriptor made from a
  * graft_conv2d_desc, one forward, backward-data or backward-filter
  * operation (the forward optionally followed by a fused bias add), and the
- * operation graph, each finalized. Building needs no cuDNN handle and no
+ * operation graph, each finalized, with fp32 as the compute type for every
+ * element type of the tensors. Building needs no cuDNN handle and no
  * GPU, so the graphs of every convolution of a model can be built and
  * checked on a machine without one; engine heuristics, execution plans and
  * execution (which do need the GPU) start from graph->graph.
@@ -55,13 +56,18 @@ typedef struct {
 /* Builds the graph of direction dir for the convolution d (p and q as
  * graft_conv2d_setup filled them; they are passed to cuDNN as given, so a
  * wrong output shape is cuDNN's to reject). io is the element type of x, w
- * and y: GRAFT_DTYPE_F32, F16 or BF16; the math is fp32. Forward writes y
- * (beta 0); the backward directions add into dx or dw (beta 1), as ops.h
- * asks. with_bias adds a per-channel fp32 bias to the forward's result
- * (ignored by the backward directions). On failure g is released and
- * g->status tells the cuDNN status that stopped it. */
+ * and y: GRAFT_DTYPE_F32, F16 or BF16; the compute type is fp32 whatever
+ * io is (fp32 accumulation). accumulate adds the result into the output
+ * tensor (beta 1: y, dx or dw), else the output is overwritten (beta 0):
+ * the backward directions on the caller's fp32 gradients accumulate, as
+ * ops.h asks, while the forward and any output staged in the workspace
+ * (a bf16 result widened afterwards) overwrite. with_bias adds a
+ * per-channel fp32 bias to the forward's result (ignored by the backward
+ * directions). On failure g is released and g->status tells the cuDNN
+ * status that stopped it. */
 graft_status graft_conv_graph_build(graft_conv_graph *g, const graft_conv2d_desc *d,
-                                    graft_conv_dir dir, graft_dtype io, int with_bias);
+                                    graft_conv_dir dir, graft_dtype io, int with_bias,
+                                    int accumulate);
 
 /* Destroys every descriptor that was made; safe on a graph that failed half
  * way, and twice. Keeps g->status. */

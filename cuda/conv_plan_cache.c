@@ -1,7 +1,8 @@
 /* conv_plan_cache.c: the per-context table of cuDNN convolution plans,
- * heuristics, candidate plans and their one-shot timing (see
- * conv_plan_cache.h). The table is a short array searched linearly: a
- * model has tens of distinct convolutions, three directions each, and a
+ * the keys of the precision modes, heuristics, the precision filter,
+ * candidate plans and their one-shot timing (see conv_plan_cache.h). The
+ * table is a short array searched linearly: a model has tens of distinct
+ * convolutions, three directions each (per precision mode in use), and a
  * lookup compares a few dozen bytes per entry. */
 #include "conv_plan_cache.h"
 
@@ -20,6 +21,29 @@ size_t graft_conv_workspace_limit(const graft_conv2d_desc *d) {
   const size_t y = (size_t)d->n * d->p * d->q * d->k * sizeof(float);
   const size_t big = x > y ? x : y;
   return big > GRAFT_CONV_WORKSPACE_FLOOR ? big : GRAFT_CONV_WORKSPACE_FLOOR;
+}
+
+graft_status graft_conv_key_init(graft_conv_key *key, const graft_conv2d_desc *d,
+                                 graft_conv_dir dir, graft_precision prec, int with_bias) {
+  memset(key, 0, sizeof *key);
+  if ((int)prec < 0 || prec >= GRAFT_PREC_COUNT)
+    GRAFT_FAIL(GRAFT_EINVAL, "conv plan: unknown precision %d", (int)prec);
+  if ((int)dir < GRAFT_CONV_FORWARD || dir > GRAFT_CONV_BACKWARD_FILTER)
+    GRAFT_FAIL(GRAFT_EINVAL, "conv plan: unknown direction %d", (int)dir);
+  if (with_bias && dir != GRAFT_CONV_FORWARD)
+    GRAFT_FAIL(GRAFT_EINVAL, "conv plan: only the forward adds a bias");
+  key->desc = *d;
+  key->dir = dir;
+  key->prec = prec;
+  key->with_bias = with_bias != 0;
+  if (prec == GRAFT_PREC_BF16) {
+    key->io = GRAFT_DTYPE_BF16;
+    key->accumulate = 0; /* a bf16 output in the workspace, widened by the caller */
+  } else {
+    key->io = GRAFT_DTYPE_F32;
+    key->accumulate = dir != GRAFT_CONV_FORWARD; /* ops.h: backward adds into dx, dw */
+  }
+  return GRAFT_OK;
 }
 
 static void destroy(cudnnBackendDescriptor_t *d) {
@@ -61,26 +85,44 @@ static graft_status table_of(graft_gpu *g, struct graft_conv_plans **out) {
 
 static bool key_equal(const graft_conv_key *a, const graft_conv_key *b) {
   const graft_conv2d_desc *x = &a->desc, *y = &b->desc;
-  return a->dir == b->dir && a->io == b->io && a->with_bias == b->with_bias &&
-         a->allow_tf32 == b->allow_tf32 && x->n == y->n && x->h == y->h && x->w == y->w &&
-         x->c == y->c && x->k == y->k && x->r == y->r && x->s == y->s &&
-         x->stride_h == y->stride_h && x->stride_w == y->stride_w && x->pad_h == y->pad_h &&
-         x->pad_w == y->pad_w && x->dil_h == y->dil_h && x->dil_w == y->dil_w &&
-         x->groups == y->groups && x->p == y->p && x->q == y->q;
+  return a->dir == b->dir && a->prec == b->prec && a->io == b->io &&
+         a->with_bias == b->with_bias && a->accumulate == b->accumulate && x->n == y->n &&
+         x->h == y->h && x->w == y->w && x->c == y->c && x->k == y->k && x->r == y->r &&
+         x->s == y->s && x->stride_h == y->stride_h && x->stride_w == y->stride_w &&
+         x->pad_h == y->pad_h && x->pad_w == y->pad_w && x->dil_h == y->dil_h &&
+         x->dil_w == y->dil_w && x->groups == y->groups && x->p == y->p && x->q == y->q;
 }
 
 /* ---- engine selection ----------------------------------------------------- */
 
-/* Whether the engine of cfg may serve key: fp32 tensors without allow_tf32
- * take no engine that runs on tensor cores (TF32 for fp32 data) or that
- * converts inputs or reductions down. */
-static graft_status engine_allowed(const graft_conv_key *key, cudnnBackendDescriptor_t cfg,
-                                   bool *ok, int64_t *index) {
+/* Preference tiers of the engines that pass the precision filter: the
+ * candidates are taken tier by tier, each in the heuristics' order. */
+enum { TIER_FIRST, TIER_SECOND, TIERS, TIER_REJECTED = -1 };
+
+/* The tier of an engine with these numerical notes under key's precision
+ * (see conv_plan_cache.h), or TIER_REJECTED. */
+static int engine_tier(const graft_conv_key *key, const cudnnBackendNumericalNote_t *notes,
+                       int64_t count) {
+  bool tensor_core = false;
+  for (int64_t i = 0; i < count; i++) {
+    if (notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
+        notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION)
+      return TIER_REJECTED;
+    if (notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE) tensor_core = true;
+  }
+  if (key->prec == GRAFT_PREC_FP32 && key->io == GRAFT_DTYPE_F32)
+    return tensor_core ? TIER_REJECTED : TIER_FIRST; /* tensor cores on fp32 data: TF32 */
+  return tensor_core ? TIER_FIRST : TIER_SECOND;
+}
+
+/* The tier of cfg's engine for key, and its global index for the logs. */
+static graft_status engine_of(const graft_conv_key *key, cudnnBackendDescriptor_t cfg, int *tier,
+                              int64_t *index) {
   cudnnBackendDescriptor_t engine = NULL;
   cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
   int64_t count = 0, n = 0;
   graft_status st = GRAFT_EDEVICE;
-  *ok = false;
+  *tier = TIER_REJECTED;
   GRAFT_CUDNN_CHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &engine));
   GRAFT_CUDNN_CHECK_OR(cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE,
                                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &engine),
@@ -92,13 +134,8 @@ static graft_status engine_allowed(const graft_conv_key *key, cudnnBackendDescri
                                                 CUDNN_TYPE_NUMERICAL_NOTE,
                                                 CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &count, notes),
                        goto out);
-  *ok = true;
-  if (key->io == GRAFT_DTYPE_F32 && !key->allow_tf32)
-    for (int64_t i = 0; i < count; i++)
-      if (notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE ||
-          notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
-          notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION)
-        *ok = false;
+  if (count > CUDNN_NUMERICAL_NOTE_TYPE_COUNT) count = CUDNN_NUMERICAL_NOTE_TYPE_COUNT;
+  *tier = engine_tier(key, notes, count);
   st = GRAFT_OK;
 out:
   destroy(&engine);
@@ -179,23 +216,29 @@ typedef struct {
   int64_t engine;
 } candidate;
 
-/* Up to GRAFT_CONV_TUNE_CANDIDATES plans of the heuristics of mode that
- * pass the precision filter and fit budget bytes of workspace. */
+/* Up to want (at most GRAFT_CONV_TUNE_CANDIDATES) plans of the heuristics
+ * of mode that pass the precision filter and fit budget bytes of
+ * workspace, tier by tier. */
 static graft_status candidates(const struct graft_conv_plans *t, const graft_conv_plan *p,
-                               cudnnBackendHeurMode_t mode, size_t budget,
+                               cudnnBackendHeurMode_t mode, size_t budget, int want,
                                candidate c[GRAFT_CONV_TUNE_CANDIDATES], int *nc) {
   cudnnBackendDescriptor_t cfgs[GRAFT_CONV_HEUR_CONFIGS];
+  int tiers[GRAFT_CONV_HEUR_CONFIGS];
+  int64_t engines[GRAFT_CONV_HEUR_CONFIGS];
   int64_t count = 0;
   graft_status st = heuristics(t->devprop, p->graph.graph, mode, cfgs, &count);
-  for (int64_t i = 0; st == GRAFT_OK && i < count && *nc < GRAFT_CONV_TUNE_CANDIDATES; i++) {
-    bool ok = false;
-    candidate k = {0};
-    if ((st = engine_allowed(&p->key, cfgs[i], &ok, &k.engine)) != GRAFT_OK || !ok) continue;
-    if ((st = try_plan(t->devprop, cfgs[i], &k.plan, &k.workspace)) != GRAFT_OK || !k.plan)
-      continue;
-    if (k.workspace > budget) destroy(&k.plan);
-    else c[(*nc)++] = k;
-  }
+  for (int64_t i = 0; st == GRAFT_OK && i < count; i++)
+    st = engine_of(&p->key, cfgs[i], &tiers[i], &engines[i]);
+  for (int tier = 0; st == GRAFT_OK && tier < TIERS; tier++)
+    for (int64_t i = 0; st == GRAFT_OK && i < count && *nc < want; i++) {
+      candidate k = {0};
+      if (tiers[i] != tier) continue;
+      k.engine = engines[i];
+      if ((st = try_plan(t->devprop, cfgs[i], &k.plan, &k.workspace)) != GRAFT_OK || !k.plan)
+        continue;
+      if (k.workspace > budget) destroy(&k.plan);
+      else c[(*nc)++] = k;
+    }
   for (int i = 0; i < GRAFT_CONV_HEUR_CONFIGS; i++) destroy(&cfgs[i]);
   return st;
 }
@@ -300,16 +343,20 @@ out:
 
 /* ---- making a plan ------------------------------------------------------------ */
 
+/* Chooses p's plan among the candidates: timed outside capture, the first
+ * one (untimed, p->ms = -1) while the stream is being captured. */
 static graft_status make_plan(graft_ctx *ctx, struct graft_conv_plans *t, graft_conv_plan *p) {
+  const bool timed = !graft_gpu_of(ctx)->capturing;
   const size_t limit = graft_conv_workspace_limit(&p->key.desc);
   const size_t budget = limit < ctx->workspace_bytes ? limit : ctx->workspace_bytes;
   static const cudnnBackendHeurMode_t modes[] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK};
   candidate c[GRAFT_CONV_TUNE_CANDIDATES];
   int nc = 0, best = 0;
   graft_status st = GRAFT_OK;
+  p->ms = -1.0f;
   for (size_t m = 0; st == GRAFT_OK && nc == 0 && m < sizeof modes / sizeof modes[0]; m++)
-    st = candidates(t, p, modes[m], budget, c, &nc);
-  if (st == GRAFT_OK && nc > 0) st = time_candidates(ctx, p, c, nc, &best);
+    st = candidates(t, p, modes[m], budget, timed ? GRAFT_CONV_TUNE_CANDIDATES : 1, c, &nc);
+  if (st == GRAFT_OK && nc > 0 && timed) st = time_candidates(ctx, p, c, nc, &best);
   if (st == GRAFT_OK && nc > 0) {
     p->plan = c[best].plan;
     p->workspace = c[best].workspace;
@@ -327,6 +374,8 @@ graft_status graft_conv_plan_get(graft_ctx *ctx, const graft_conv_key *key,
   *out = NULL;
   if (key->with_bias && key->dir != GRAFT_CONV_FORWARD)
     GRAFT_FAIL(GRAFT_EINVAL, "conv plan: only the forward adds a bias");
+  if ((int)key->prec < 0 || key->prec >= GRAFT_PREC_COUNT)
+    GRAFT_FAIL(GRAFT_EINVAL, "conv plan: unknown precision %d", (int)key->prec);
   GRAFT_TRY(table_of(g, &t));
   for (int i = 0; i < t->count; i++)
     if (key_equal(&t->items[i]->key, key)) {
@@ -343,7 +392,8 @@ graft_status graft_conv_plan_get(graft_ctx *ctx, const graft_conv_key *key,
   graft_conv_plan *p = calloc(1, sizeof *p);
   if (!p) GRAFT_FAIL(GRAFT_ENOMEM, "out of host memory for a convolution plan");
   p->key = *key;
-  graft_status st = graft_conv_graph_build(&p->graph, &key->desc, key->dir, key->io, key->with_bias);
+  graft_status st = graft_conv_graph_build(&p->graph, &key->desc, key->dir, key->io,
+                                           key->with_bias, key->accumulate);
   if (st == GRAFT_OK) st = make_plan(ctx, t, p);
   if (st != GRAFT_OK) {
     plan_free(p);
@@ -351,12 +401,19 @@ graft_status graft_conv_plan_get(graft_ctx *ctx, const graft_conv_key *key,
   }
   const graft_conv2d_desc *d = &key->desc;
   static const char *const dirs[] = {"forward", "backward data", "backward filter"};
-  if (p->plan)
-    GRAFT_DEBUG("conv2d %s (N %d, %dx%d, C %d) -> K %d %dx%d/%d groups %d, %s%s: engine %lld, "
+  if (p->plan && p->ms >= 0.0f)
+    GRAFT_DEBUG("conv2d %s (N %d, %dx%d, C %d) -> K %d %dx%d/%d groups %d, %s %s%s: engine %lld, "
                 "%zu workspace bytes, %.3f ms",
                 dirs[key->dir], d->n, d->h, d->w, d->c, d->k, d->r, d->s, d->stride_h, d->groups,
-                graft_dtype_name(key->io), key->with_bias ? " + bias" : "", (long long)p->engine,
-                p->workspace, (double)p->ms);
+                graft_precision_name(key->prec), graft_dtype_name(key->io),
+                key->with_bias ? " + bias" : "", (long long)p->engine, p->workspace,
+                (double)p->ms);
+  else if (p->plan)
+    GRAFT_DEBUG("conv2d %s (N %d, %dx%d, C %d) -> K %d %dx%d/%d groups %d, %s %s%s: engine %lld, "
+                "%zu workspace bytes, not timed (chosen during CUDA graph capture)",
+                dirs[key->dir], d->n, d->h, d->w, d->c, d->k, d->r, d->s, d->stride_h, d->groups,
+                graft_precision_name(key->prec), graft_dtype_name(key->io),
+                key->with_bias ? " + bias" : "", (long long)p->engine, p->workspace);
   t->items[t->count++] = p;
   *out = p;
   return GRAFT_OK;

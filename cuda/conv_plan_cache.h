@@ -2,32 +2,48 @@
  * context, chosen once per shape and kept in a table that the context
  * owns (gpu->conv_plans; no globals).
  *
- * A plan is found by its key: the convolution, the direction, the element
- * type of x, w and y, whether the forward adds a fused bias, and whether
- * TF32 engines may serve fp32 tensors. On a miss the plan is made: the
- * graph of conv_graph.h; engine configs from the heuristics
- * (CUDNN_HEUR_MODE_A, then CUDNN_HEUR_MODE_FALLBACK when mode A yields no
- * usable plan); a plan finalized for each config in order, keeping those
- * whose engine passes the precision filter and whose workspace fits the
- * budget, until GRAFT_CONV_TUNE_CANDIDATES are kept; then each candidate
- * runs once untimed and once timed with CUDA events on scratch tensors,
- * and the fastest stays. cuDNN 9.19 deprecates the handle attributes of
- * operation graphs and plans: the handle reaches the heuristics and the
- * plans through a device-property descriptor made from it, and execution
+ * A plan is found by its key: the convolution, the direction, the
+ * precision mode, the element type of x, w and y, whether the forward adds
+ * a fused bias, and whether the graph accumulates into its output; fp32,
+ * tf32 and bf16 plans of one shape are different entries. On a miss the
+ * plan is made: the graph of conv_graph.h; engine configs from the
+ * heuristics (CUDNN_HEUR_MODE_A, then CUDNN_HEUR_MODE_FALLBACK when mode A
+ * yields no usable plan); the configs whose engine passes the precision
+ * filter, tensor-core engines first where the mode prefers them, each
+ * finalized in that order, keeping those whose workspace fits the budget
+ * until GRAFT_CONV_TUNE_CANDIDATES are kept; then each candidate runs once
+ * untimed and once timed with CUDA events on scratch tensors, and the
+ * fastest stays. cuDNN 9.19 deprecates the handle attributes of operation
+ * graphs and plans: the handle reaches the heuristics and the plans
+ * through a device-property descriptor made from it, and execution
  * through cudnnBackendExecute.
  *
- * Making a plan allocates scratch tensors, synchronizes the stream and may
- * compile kernels, so it belongs to setup, outside the training step and
- * outside CUDA graph capture: graft_conv_plan_get on every convolution of
- * a model before its first step makes each later lookup a hit. A miss
- * inside an op still works, at the cost of that one call.
+ * The precision filter reads each engine's numerical notes. No mode takes
+ * an engine that converts its inputs down (DOWN_CONVERT_INPUTS) or reduces
+ * in less than fp32 (REDUCED_PRECISION_REDUCTION). fp32 takes no
+ * tensor-core engine either, as for fp32 tensors that means TF32; tf32
+ * takes them and puts them first; bf16 (bf16 tensors, fp32 compute type)
+ * puts tensor-core engines first.
+ *
+ * Timing allocates scratch tensors and synchronizes the stream, so it
+ * belongs to setup, outside the training step: graft_conv_plan_get on
+ * every convolution of a model before its first step makes each later
+ * lookup a hit. A miss inside an op still works, at the cost of that one
+ * call. While a CUDA graph is being captured on the context's stream
+ * (gpu->capturing) a miss times nothing: no scratch, no events, no
+ * synchronization; the first candidate that fits is kept (and logged at
+ * debug level as untimed). Finalizing that plan is cuDNN's own work and may
+ * still compile kernels on the host.
  *
  * Workspace contract: graft_conv_workspace_limit(d) bytes, which needs no
  * handle (ops.h's conv2d_workspace takes none), is the most any plan for d
  * may use; plans are chosen among those needing at most the smaller of
- * that limit and the context's workspace, so a context whose workspace
- * holds the limit gets the full choice and a smaller one only narrows it.
- * Each plan reports its own need in workspace. */
+ * that limit and the workspace of the context passed in, so a context
+ * whose workspace holds the limit gets the full choice and a smaller one
+ * only narrows it. Each plan reports its own need in workspace. A caller
+ * that keeps staging buffers of its own in front of the workspace (the
+ * bf16 path of conv_exec.cu) passes a context whose workspace is what
+ * remains behind them; conv2d_workspace counts both. */
 #ifndef GRAFT_CUDA_CONV_PLAN_CACHE_H
 #define GRAFT_CUDA_CONV_PLAN_CACHE_H
 
@@ -47,10 +63,22 @@ extern "C" {
 typedef struct {
   graft_conv2d_desc desc; /* p and q filled */
   graft_conv_dir dir;
-  graft_dtype io;   /* x, w, y: GRAFT_DTYPE_F32, F16 or BF16 */
-  int with_bias;    /* forward only: the graph adds a per-channel bias */
-  int allow_tf32;   /* fp32 tensors may go through TF32 tensor-core engines */
+  graft_precision prec; /* the precision mode: which engines may serve the key */
+  graft_dtype io;       /* x, w, y: GRAFT_DTYPE_F32, F16 or BF16 */
+  int with_bias;        /* forward only: the graph adds a per-channel bias */
+  int accumulate;       /* the graph adds into its output (beta 1) */
 } graft_conv_key;
+
+/* The key with which the GPU convolution entries (conv_exec.cu) run d in
+ * direction dir under precision prec. fp32 and tf32 keep the fp32 tensors
+ * (io F32) and the backward directions accumulate into the caller's
+ * gradients; bf16 runs on bf16 copies (io BF16) and every direction
+ * overwrites its bf16 output, which the caller widens into the fp32
+ * tensor. with_bias asks for a fused bias on the forward. Needs no GPU.
+ * GRAFT_EINVAL for an unknown precision or direction, or a bias on a
+ * backward direction. */
+graft_status graft_conv_key_init(graft_conv_key *key, const graft_conv2d_desc *d,
+                                 graft_conv_dir dir, graft_precision prec, int with_bias);
 
 typedef struct {
   graft_conv_key key;
@@ -58,11 +86,11 @@ typedef struct {
   cudnnBackendDescriptor_t plan; /* NULL: no engine serves the key (cached, not retried) */
   size_t workspace;              /* bytes of ctx->workspace the plan uses */
   int64_t engine;                /* cuDNN's global engine index, for logs */
-  float ms;                      /* the timed run */
+  float ms;                      /* the timed run; -1 when kept untimed (during capture) */
 } graft_conv_plan;
 
-/* Bytes of workspace a plan for d may use: max(GRAFT_CONV_WORKSPACE_FLOOR,
- * the fp32 size of the larger of x and y). */
+/* Bytes of workspace a plan for d may use, in every precision:
+ * max(GRAFT_CONV_WORKSPACE_FLOOR, the fp32 size of the larger of x and y). */
 size_t graft_conv_workspace_limit(const graft_conv2d_desc *d);
 
 /* The plan of key, made on a miss (see above) and owned by ctx's table.

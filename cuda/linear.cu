@@ -1,5 +1,15 @@
 /* linear.cu: the fully connected layer on the device, y = x W^T + b with W
- * stored (out, in) as PyTorch stores it, through cuBLASLt in fp32.
+ * stored (out, in) as PyTorch stores it, through cuBLASLt, in the
+ * context's precision mode:
+ *   fp32  fp32 A, B, C and CUBLAS_COMPUTE_32F (no TF32);
+ *   tf32  fp32 A, B, C and CUBLAS_COMPUTE_32F_FAST_TF32;
+ *   bf16  A and B are bf16 copies (cast.h) staged at the start of the
+ *         workspace, C and D stay the fp32 tensors, CUBLAS_COMPUTE_32F:
+ *         the inputs are rounded to bf16, the products and sums are fp32,
+ *         and the result lands in (or is added into) the fp32 output with
+ *         no bf16 rounding of its own. cuBLASLt gets the workspace behind
+ *         the staging; graft_linear_workspace_gpu says how large the
+ *         staging is (layer_linear.c reserves it).
  *
  * cuBLASLt is column-major; a row-major (R, C) array is the column-major
  * (C, R) matrix, its transpose, so each product is called with its operands
@@ -9,17 +19,22 @@
  *   dW^T     (in, out)     += x^T (in, N)   . dy (N, out)     [B = dy^T stored]
  * Gradients accumulate through beta = 1. The forward with a bias first
  * fills y with the bias rows and then multiplies with beta = 1, as the CPU
- * reference does; the bias gradient is a column sum in double, one thread
- * per column adding the rows in order (deterministic, no atomics).
+ * reference does; the bias gradient is a column sum of the fp32 dy in
+ * double, one thread per column adding the rows in order (deterministic,
+ * no atomics), in every precision.
  *
  * The descriptors are initialized in place (the *Init calls on stack
  * storage), so a call allocates nothing; the heuristic is asked each call
  * with the operands' real alignment, and the matmul may use the context's
  * workspace. */
+#include <string.h>
+
+#include "cast.h"
 #include "gpu_impl.h"
 #include "ops_gpu.h"
 
 #define LT_MAX_ALIGN 256 /* cuBLASLt's default alignment assumption */
+#define STAGE_ALIGN 256  /* each bf16 staging slot starts on this many bytes */
 
 /* The largest power of two up to LT_MAX_ALIGN that divides p's address. */
 static uint32_t lt_alignment(const void *p) {
@@ -29,16 +44,33 @@ static uint32_t lt_alignment(const void *p) {
   return align;
 }
 
-/* D = C = alpha * op(A) . op(B) + beta * C in column-major fp32, op(A)
- * (m, k), op(B) (k, n), C (m, n) with leading dimension ldc. */
-static graft_status lt_gemm(graft_ctx *ctx, const char *op, cublasOperation_t ta,
+/* The element type of A and B and the compute type of a precision mode. */
+typedef struct {
+  cudaDataType_t ab;
+  cublasComputeType_t compute;
+} lt_types;
+
+static lt_types lt_types_of(graft_precision prec) {
+  switch (prec) {
+    case GRAFT_PREC_TF32: return (lt_types){CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32};
+    case GRAFT_PREC_BF16: return (lt_types){CUDA_R_16BF, CUBLAS_COMPUTE_32F};
+    default: return (lt_types){CUDA_R_32F, CUBLAS_COMPUTE_32F};
+  }
+}
+
+/* D = C = alpha * op(A) . op(B) + beta * C in column-major, op(A) (m, k),
+ * op(B) (k, n), C (m, n) fp32 with leading dimension ldc; A and B of
+ * t.ab, math of t.compute; cuBLASLt may use ws_bytes of scratch at ws. */
+static graft_status lt_gemm(graft_ctx *ctx, const char *op, lt_types t, cublasOperation_t ta,
                             cublasOperation_t tb, int m, int n, int k,
-                            const float *a, int lda, /* stored (ta ? k : m, ta ? m : k) */
-                            const float *b, int ldb, /* stored (tb ? n : k, tb ? k : n) */
-                            float beta, float *c, int ldc) /* (m, n) */
+                            const void *a, int lda, /* stored (ta ? k : m, ta ? m : k) */
+                            const void *b, int ldb, /* stored (tb ? n : k, tb ? k : n) */
+                            float beta, float *c, int ldc, /* (m, n) */
+                            void *ws, size_t ws_bytes)
 {
   graft_gpu *g = graft_gpu_of(ctx);
   const float alpha = 1.0f;
+  const cudaDataType_t scale = CUDA_R_32F;
   cublasLtMatmulDescOpaque_t desc_s;
   cublasLtMatrixLayoutOpaque_t a_s, b_s, c_s;
   cublasLtMatmulPreferenceOpaque_t pref_s;
@@ -46,18 +78,16 @@ static graft_status lt_gemm(graft_ctx *ctx, const char *op, cublasOperation_t ta
   cublasLtMatrixLayout_t la = &a_s, lb = &b_s, lc = &c_s;
   cublasLtMatmulPreference_t pref = &pref_s;
   const int ta_t = ta == CUBLAS_OP_T, tb_t = tb == CUBLAS_OP_T;
-  GRAFT_CUBLAS_CHECK(cublasLtMatmulDescInit(desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  GRAFT_CUBLAS_CHECK(cublasLtMatmulDescInit(desc, t.compute, scale));
   GRAFT_CUBLAS_CHECK(
       cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
   GRAFT_CUBLAS_CHECK(
       cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-  GRAFT_CUBLAS_CHECK(
-      cublasLtMatrixLayoutInit(la, CUDA_R_32F, ta_t ? k : m, ta_t ? m : k, lda));
-  GRAFT_CUBLAS_CHECK(
-      cublasLtMatrixLayoutInit(lb, CUDA_R_32F, tb_t ? n : k, tb_t ? k : n, ldb));
+  GRAFT_CUBLAS_CHECK(cublasLtMatrixLayoutInit(la, t.ab, ta_t ? k : m, ta_t ? m : k, lda));
+  GRAFT_CUBLAS_CHECK(cublasLtMatrixLayoutInit(lb, t.ab, tb_t ? n : k, tb_t ? k : n, ldb));
   GRAFT_CUBLAS_CHECK(cublasLtMatrixLayoutInit(lc, CUDA_R_32F, m, n, ldc));
 
-  const size_t ws_bytes = ctx->workspace ? ctx->workspace_bytes : 0;
+  if (!ws) ws_bytes = 0;
   const uint32_t align_a = lt_alignment(a), align_b = lt_alignment(b), align_c = lt_alignment(c);
   GRAFT_CUBLAS_CHECK(cublasLtMatmulPreferenceInit(pref));
   GRAFT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
@@ -76,9 +106,60 @@ static graft_status lt_gemm(graft_ctx *ctx, const char *op, cublasOperation_t ta
   GRAFT_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(g->cublaslt, desc, la, lb, lc, lc, pref, 1,
                                                     &heur, &found));
   if (found < 1)
-    GRAFT_FAIL(GRAFT_EUNSUPPORTED, "%s: cuBLASLt has no algorithm for m=%d n=%d k=%d", op, m, n, k);
+    GRAFT_FAIL(GRAFT_EUNSUPPORTED, "%s: cuBLASLt has no %s algorithm for m=%d n=%d k=%d", op,
+               graft_precision_name(ctx->precision), m, n, k);
   GRAFT_CUBLAS_CHECK(cublasLtMatmul(g->cublaslt, desc, &alpha, a, la, b, lb, &beta, c, lc, c, lc,
-                                    &heur.algo, ctx->workspace, ws_bytes, g->stream));
+                                    &heur.algo, ws, ws_bytes, g->stream));
+  return GRAFT_OK;
+}
+
+/* ---- the bf16 staging ------------------------------------------------------
+ * Three slots at the start of the workspace, each rounded up to
+ * STAGE_ALIGN bytes: bf16 copies of x (N, in), w (out, in) and dy (N, out);
+ * cuBLASLt's scratch follows. */
+static size_t stage_bytes(int64_t elems) {
+  const size_t b = (size_t)elems * sizeof(uint16_t);
+  return (b + STAGE_ALIGN - 1) / STAGE_ALIGN * STAGE_ALIGN;
+}
+
+extern "C" size_t graft_linear_workspace_gpu(const graft_linear_desc *d, graft_precision prec) {
+  if (prec != GRAFT_PREC_BF16) return 0;
+  return stage_bytes((int64_t)d->n * d->in) + stage_bytes((int64_t)d->out * d->in) +
+         stage_bytes((int64_t)d->n * d->out);
+}
+
+typedef struct {
+  uint16_t *x;     /* (N, in) bf16 */
+  uint16_t *w;     /* (out, in) bf16 */
+  uint16_t *dy;    /* (N, out) bf16 */
+  void *ws;        /* cuBLASLt's scratch: (ws_bytes) */
+  size_t ws_bytes;
+} lt_staging;
+
+/* Where the operands of ctx's precision live: the bf16 slots in bf16
+ * (GRAFT_EWORKSPACE when the workspace cannot hold them), none otherwise;
+ * cuBLASLt gets the rest of the workspace. GRAFT_EINVAL for an unknown
+ * precision. */
+static graft_status staging_of(graft_ctx *ctx, const char *op, const graft_linear_desc *d,
+                               lt_staging *s) {
+  if ((int)ctx->precision < 0 || ctx->precision >= GRAFT_PREC_COUNT)
+    GRAFT_FAIL(GRAFT_EINVAL, "%s: unknown precision %d", op, (int)ctx->precision);
+  const size_t bytes = graft_linear_workspace_gpu(d, ctx->precision);
+  char *base = (char *)ctx->workspace;
+  memset(s, 0, sizeof *s);
+  if (bytes > 0 && (!base || ctx->workspace_bytes < bytes))
+    GRAFT_FAIL(GRAFT_EWORKSPACE,
+               "%s: the bf16 copies of x, w and dy need %zu workspace bytes, has %zu", op, bytes,
+               base ? ctx->workspace_bytes : 0);
+  if (bytes > 0) {
+    s->x = (uint16_t *)base;
+    s->w = (uint16_t *)(base + stage_bytes((int64_t)d->n * d->in));
+    s->dy = (uint16_t *)((char *)s->w + stage_bytes((int64_t)d->out * d->in));
+  }
+  if (base) {
+    s->ws = base + bytes;
+    s->ws_bytes = ctx->workspace_bytes - bytes;
+  }
   return GRAFT_OK;
 }
 
@@ -119,6 +200,16 @@ extern "C" graft_status graft_linear_forward_gpu(graft_ctx *ctx, const graft_lin
   GRAFT_TRY(linear_check(op, d));
   if (d->n == 0) return GRAFT_OK;
   if (!x || !w || !y) GRAFT_FAIL(GRAFT_EINVAL, "%s: NULL tensor", op);
+  const lt_types t = lt_types_of(ctx->precision);
+  lt_staging s;
+  GRAFT_TRY(staging_of(ctx, op, d, &s));
+  const void *a = w, *b = x;
+  if (s.x) {
+    GRAFT_TRY(graft_cast_f32_to_bf16(ctx, (int64_t)d->n * d->in, x, s.x));
+    GRAFT_TRY(graft_cast_f32_to_bf16(ctx, (int64_t)d->out * d->in, w, s.w));
+    a = s.w;
+    b = s.x;
+  }
   float beta = 0.0f;
   if (bias) {
     graft_gpu *g = graft_gpu_of(ctx);
@@ -128,8 +219,8 @@ extern "C" graft_status graft_linear_forward_gpu(graft_ctx *ctx, const graft_lin
     beta = 1.0f;
   }
   /* y^T (out, N) = W (out, in) . x^T (in, N) */
-  return lt_gemm(ctx, op, CUBLAS_OP_T, CUBLAS_OP_N, d->out, d->n, d->in, w, d->in, x, d->in, beta,
-                 y, d->out);
+  return lt_gemm(ctx, op, t, CUBLAS_OP_T, CUBLAS_OP_N, d->out, d->n, d->in, a, d->in, b, d->in,
+                 beta, y, d->out, s.ws, s.ws_bytes);
 }
 
 extern "C" graft_status graft_linear_backward_gpu(graft_ctx *ctx, const graft_linear_desc *d,
@@ -144,17 +235,33 @@ extern "C" graft_status graft_linear_backward_gpu(graft_ctx *ctx, const graft_li
   GRAFT_TRY(linear_check(op, d));
   if (d->n == 0) return GRAFT_OK;
   if (!dy) GRAFT_FAIL(GRAFT_EINVAL, "%s: NULL dy", op);
+  if (dx && !w) GRAFT_FAIL(GRAFT_EINVAL, "%s: dx wanted but w is NULL", op);
+  if (dw && !x) GRAFT_FAIL(GRAFT_EINVAL, "%s: dw wanted but x is NULL", op);
+  const lt_types t = lt_types_of(ctx->precision);
+  lt_staging s;
+  GRAFT_TRY(staging_of(ctx, op, d, &s));
+  const void *xs = x, *ws = w, *dys = dy;
+  if (s.x && (dx || dw)) {
+    GRAFT_TRY(graft_cast_f32_to_bf16(ctx, (int64_t)d->n * d->out, dy, s.dy));
+    dys = s.dy;
+  }
   if (dx) {
-    if (!w) GRAFT_FAIL(GRAFT_EINVAL, "%s: dx wanted but w is NULL", op);
+    if (s.x) {
+      GRAFT_TRY(graft_cast_f32_to_bf16(ctx, (int64_t)d->out * d->in, w, s.w));
+      ws = s.w;
+    }
     /* dx^T (in, N) += W^T (in, out) . dy^T (out, N) */
-    GRAFT_TRY(lt_gemm(ctx, op, CUBLAS_OP_N, CUBLAS_OP_N, d->in, d->n, d->out, w, d->in, dy,
-                      d->out, 1.0f, dx, d->in));
+    GRAFT_TRY(lt_gemm(ctx, op, t, CUBLAS_OP_N, CUBLAS_OP_N, d->in, d->n, d->out, ws, d->in, dys,
+                      d->out, 1.0f, dx, d->in, s.ws, s.ws_bytes));
   }
   if (dw) {
-    if (!x) GRAFT_FAIL(GRAFT_EINVAL, "%s: dw wanted but x is NULL", op);
+    if (s.x) {
+      GRAFT_TRY(graft_cast_f32_to_bf16(ctx, (int64_t)d->n * d->in, x, s.x));
+      xs = s.x;
+    }
     /* dW^T (in, out) += x^T (in, N) . dy (N, out) */
-    GRAFT_TRY(lt_gemm(ctx, op, CUBLAS_OP_N, CUBLAS_OP_T, d->in, d->out, d->n, x, d->in, dy,
-                      d->out, 1.0f, dw, d->in));
+    GRAFT_TRY(lt_gemm(ctx, op, t, CUBLAS_OP_N, CUBLAS_OP_T, d->in, d->out, d->n, xs, d->in, dys,
+                      d->out, 1.0f, dw, d->in, s.ws, s.ws_bytes));
   }
   if (dbias) {
     graft_gpu *g = graft_gpu_of(ctx);

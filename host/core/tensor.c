@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ops/math.h"
+
 static const struct {
   const char *name;
   size_t size;
@@ -76,14 +78,11 @@ static float bits_f32(uint32_t u) {
   return f;
 }
 
-float graft_bf16_to_f32(uint16_t v) { return bits_f32((uint32_t)v << 16); }
+/* The rounding rule lives in ops/math.h, shared with the GPU's cast
+ * kernels, so files and the bf16 precision mode round alike. */
+float graft_bf16_to_f32(uint16_t v) { return graft_widen_bf16(v); }
 
-uint16_t graft_f32_to_bf16(float f) {
-  uint32_t u = f32_bits(f);
-  if (isnan(f)) return (uint16_t)((u >> 16) | 0x40);
-  u += 0x7fff + ((u >> 16) & 1);
-  return (uint16_t)(u >> 16);
-}
+uint16_t graft_f32_to_bf16(float f) { return graft_round_bf16(f); }
 
 float graft_f16_to_f32(uint16_t h) {
   uint32_t sign = (uint32_t)(h & 0x8000) << 16;

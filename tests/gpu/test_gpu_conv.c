@@ -1,21 +1,41 @@
 /* test_gpu_conv.c: the cuDNN convolution of the CUDA backend against the
- * CPU reference (graft_conv2d_forward_ref / backward_ref) over a sweep:
- * the 7x7/2 stem (without dx, as a first layer), 3x3/1, 3x3/2, 1x1/1,
- * 1x1/2, groups, depthwise, odd sizes with dilation and unequal strides,
- * N = 1; with and without bias. Gradients start from random values, so the
- * adding into dx, dw and dbias is checked too, and every output carries
- * sentinel floats after its end. A second test checks the plan cache and
- * the workspace contract: each plan needs at most
- * graft_conv2d_workspace_gpu(d) bytes, and a second lookup finds the same
- * plan.
+ * CPU reference (graft_conv2d_forward_ref / backward_ref) over a sweep, in
+ * each precision mode: the 7x7/2 stem (without dx, as a first layer),
+ * 3x3/1, 3x3/2, 1x1/1, 1x1/2, groups, depthwise, odd sizes with dilation
+ * and unequal strides, N = 1; with and without bias. Gradients start from
+ * random values, so the adding into dx, dw and dbias is checked too, and
+ * every output carries sentinel floats after its end. Further tests check
+ * the plan cache (each plan fits graft_conv2d_workspace_gpu(d) and the
+ * context's workspace, a second lookup finds the same plan, and the modes
+ * keep plans of their own), plans made while a CUDA graph is captured (no
+ * timing, and the captured graph computes the same), and a bf16
+ * convolution refused a workspace too small for its bf16 copies.
  *
- * Tolerance (relative to each tensor's largest value): FP32_TOL. The GPU
- * entries key their plans with allow_tf32 = 0, which keeps tensor-core
- * (TF32) engines out for fp32 tensors; plain fp32 engines differ from the
- * reference only in summation order and in Winograd or FFT transforms
- * (about 1e-6 to 1e-5 here), while TF32's 10-bit mantissa would leave
- * errors of a few 1e-4, so the tolerance also catches a TF32 engine that
- * slipped through. Skipped (exit 77) without a GPU. */
+ * Tolerances, each relative to the tensor's largest value, with L the
+ * reduction length of the output (R*S*C/groups for y, R*S*K/groups for dx,
+ * N*P*Q for dw):
+ *  - fp32: FP32_TOL. The plans keep tensor-core (TF32) engines out for
+ *    fp32 tensors; plain fp32 engines differ from the reference only in
+ *    summation order and in Winograd or FFT transforms (about 1e-6 to 1e-5
+ *    here), while TF32's 10-bit mantissa would leave errors of a few 1e-4,
+ *    so the tolerance also catches a TF32 engine that slipped through.
+ *  - tf32: tf32_tol(L) = 1e-2, growing as sqrt(L)/16 past L = 256. TF32
+ *    keeps 10 of the 23 mantissa bits of x and w (a relative error up to
+ *    2^-11 rounded, 2^-10 truncated, per input); summed over L products of
+ *    random sign the error relative to the largest output stays near a few
+ *    times that, and sqrt(L) bounds its growth.
+ *  - bf16, against the fp32 reference: bf16_tol(L) = 3e-2, growing as
+ *    sqrt(L)/16 past L = 256 (8 mantissa bits: 2^-9 per input, plus the
+ *    rounding of the bf16 result, 2^-9). Against the reference computed
+ *    on the same bf16-rounded inputs (graft_bf16_roundf, the casts' own
+ *    rounding): BF16_ROUNDED_TOL, what the rounding of the bf16 result
+ *    alone leaves (2^-9 of an output rounded to nearest, 2^-8 truncated,
+ *    with room for a bias or initial gradient of the size of the result). And
+ *    the forward must differ from the fp32 reference by more than
+ *    BF16_MIN_ERR, so a bf16 mode that silently ran in fp32 fails.
+ *  - dbias is summed from the fp32 dy in every mode: FP32_TOL.
+ * Skipped (exit 77) without a GPU. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,10 +48,17 @@
 #ifdef GRAFT_HAVE_CUDA
 
 #include "conv_plan_cache.h"
+#include "core/log.h"
 #include "gpu_testutil.h"
+#include "ops/math.h"
 #include "ops/ops.h"
 
 #define FP32_TOL 5e-5
+#define BF16_ROUNDED_TOL 1.5e-2
+#define BF16_MIN_ERR 1e-4
+
+static double tf32_tol(int64_t l) { return 1e-2 * fmax(1.0, sqrt((double)l) / 16.0); }
+static double bf16_tol(int64_t l) { return 3e-2 * fmax(1.0, sqrt((double)l) / 16.0); }
 
 typedef struct {
   const char *name;
@@ -53,6 +80,12 @@ static const conv_case cases[] = {
     {"N=1 3x3/1", 1, 8, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 1},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
+
+/* Shapes no other test uses, so their plans are made under capture. */
+static const conv_case capture_cases[] = {
+    {"capture 3x3/1 bias", 2, 12, 12, 8, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+    {"capture 1x1/2", 1, 9, 11, 24, 40, 1, 1, 2, 2, 0, 0, 1, 1, 1, 0, 1},
+};
 
 static graft_conv2d_desc case_desc(const conv_case *cs) {
   graft_conv2d_desc d = {.n = cs->n, .h = cs->h, .w = cs->w, .c = cs->c, .k = cs->k,
@@ -76,65 +109,169 @@ static float *host_random(tu_rng *rng, size_t n) {
   return x;
 }
 
-/* One case, forward and backward, against the reference. */
-static int check_case(graft_ctx *ctx, const conv_case *cs, tu_rng *rng) {
-  const graft_conv2d_desc d = case_desc(cs);
-  const size_t nx = x_len(&d), nw = w_len(&d), ny = y_len(&d), nk = (size_t)d.k;
+/* A host copy of x (n) rounded to bf16. */
+static float *bf16_copy(const float *x, size_t n) {
+  float *y = gt_dup(x, n); /* (n) */
+  for (size_t i = 0; i < n; i++) y[i] = graft_bf16_roundf(y[i]);
+  return y;
+}
+
+/* The host data of one case and what the reference makes of it. */
+typedef struct {
+  graft_conv2d_desc d;
+  float *x, *w, *bias, *dy;       /* inputs */
+  float *dx0, *dw0, *db0;         /* gradients before the backward */
+  float *y, *dx, *dw, *db;        /* the fp32 reference */
+  float *ry, *rdx, *rdw;          /* the reference on bf16-rounded inputs */
+} conv_data;
+
+static void data_init(conv_data *t, const conv_case *cs, tu_rng *rng) {
+  t->d = case_desc(cs);
+  const graft_conv2d_desc *d = &t->d;
+  const size_t nx = x_len(d), nw = w_len(d), ny = y_len(d), nk = (size_t)d->k;
+  t->x = host_random(rng, nx), t->w = host_random(rng, nw), t->bias = host_random(rng, nk);
+  t->dy = host_random(rng, ny);
+  t->dx0 = host_random(rng, nx), t->dw0 = host_random(rng, nw), t->db0 = host_random(rng, nk);
+  t->y = malloc(ny * sizeof(float));  /* (N, P, Q, K) */
+  t->ry = malloc(ny * sizeof(float)); /* (N, P, Q, K) */
+  assert_non_null(t->y);
+  assert_non_null(t->ry);
+  t->dx = gt_dup(t->dx0, nx), t->dw = gt_dup(t->dw0, nw), t->db = gt_dup(t->db0, nk);
+  t->rdx = gt_dup(t->dx0, nx), t->rdw = gt_dup(t->dw0, nw);
+
   graft_ctx ref;
-  tu_ctx_init(&ref, graft_conv2d_workspace_ref(&d));
-  float *x = host_random(rng, nx), *w = host_random(rng, nw), *bias = host_random(rng, nk);
-  float *dy = host_random(rng, ny);
-  float *dx = host_random(rng, nx), *dw = host_random(rng, nw), *db = host_random(rng, nk);
-  float *y = malloc(ny * sizeof(float)); /* (N, P, Q, K) */
-  assert_non_null(y);
-  float *dev_x = gt_upload(ctx, x, nx), *dev_w = gt_upload(ctx, w, nw);
-  float *dev_bias = gt_upload(ctx, bias, nk), *dev_dy = gt_upload(ctx, dy, ny);
-  float *dev_y = gt_upload(ctx, NULL, ny), *dev_dx = gt_upload(ctx, dx, nx);
-  float *dev_dw = gt_upload(ctx, dw, nw), *dev_db = gt_upload(ctx, db, nk);
-  const float *b = cs->bias ? bias : NULL;
-  const float *dev_b = cs->bias ? dev_bias : NULL;
-
-  assert_int_equal(graft_conv2d_forward_ref(&ref, &d, x, w, b, y), GRAFT_OK);
-  assert_int_equal(graft_conv2d_backward_ref(&ref, &d, x, w, dy, cs->dx ? dx : NULL, dw,
-                                             cs->bias ? db : NULL),
+  tu_ctx_init(&ref, graft_conv2d_workspace_ref(d));
+  const float *b = cs->bias ? t->bias : NULL;
+  assert_int_equal(graft_conv2d_forward_ref(&ref, d, t->x, t->w, b, t->y), GRAFT_OK);
+  assert_int_equal(graft_conv2d_backward_ref(&ref, d, t->x, t->w, t->dy, cs->dx ? t->dx : NULL,
+                                             t->dw, cs->bias ? t->db : NULL),
                    GRAFT_OK);
-  assert_int_equal(graft_backend_gpu.conv2d_forward(ctx, &d, dev_x, dev_w, dev_b, dev_y),
-                   GRAFT_OK);
-  assert_int_equal(graft_backend_gpu.conv2d_backward(ctx, &d, dev_x, dev_w, dev_dy,
-                                                     cs->dx ? dev_dx : NULL, dev_dw,
-                                                     cs->bias ? dev_db : NULL),
-                   GRAFT_OK);
-
-  char label[128];
-  int ok = 1;
-  snprintf(label, sizeof label, "%s forward", cs->name);
-  ok &= gt_check(ctx, label, dev_y, y, ny, FP32_TOL);
-  snprintf(label, sizeof label, "%s dx", cs->name);
-  ok &= gt_check(ctx, label, dev_dx, dx, nx, FP32_TOL); /* untouched when the case has no dx */
-  snprintf(label, sizeof label, "%s dw", cs->name);
-  ok &= gt_check(ctx, label, dev_dw, dw, nw, FP32_TOL);
-  snprintf(label, sizeof label, "%s dbias", cs->name);
-  ok &= gt_check(ctx, label, dev_db, db, nk, FP32_TOL); /* untouched without a bias */
-
-  float *devs[] = {dev_x, dev_w, dev_bias, dev_dy, dev_y, dev_dx, dev_dw, dev_db};
-  for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) gt_free(ctx, devs[i]);
-  float *hosts[] = {x, w, bias, dy, dx, dw, db, y};
-  for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) free(hosts[i]);
+  float *xb = bf16_copy(t->x, nx), *wb = bf16_copy(t->w, nw), *dyb = bf16_copy(t->dy, ny);
+  assert_int_equal(graft_conv2d_forward_ref(&ref, d, xb, wb, b, t->ry), GRAFT_OK);
+  assert_int_equal(
+      graft_conv2d_backward_ref(&ref, d, xb, wb, dyb, cs->dx ? t->rdx : NULL, t->rdw, NULL),
+      GRAFT_OK);
+  free(xb), free(wb), free(dyb);
   tu_ctx_free(&ref);
+}
+
+static void data_free(conv_data *t) {
+  float *all[] = {t->x,  t->w, t->bias, t->dy, t->dx0, t->dw0, t->db0, t->y,
+                  t->dx, t->dw, t->db,  t->ry, t->rdx, t->rdw};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
+}
+
+/* Device copies of a case's tensors, every one with its guard. */
+typedef struct {
+  float *x, *w, *bias, *dy, *y, *dx, *dw, *db;
+} conv_dev;
+
+static void dev_init(graft_ctx *ctx, conv_dev *v, const conv_data *t) {
+  const graft_conv2d_desc *d = &t->d;
+  const size_t nx = x_len(d), nw = w_len(d), ny = y_len(d), nk = (size_t)d->k;
+  v->x = gt_upload(ctx, t->x, nx), v->w = gt_upload(ctx, t->w, nw);
+  v->bias = gt_upload(ctx, t->bias, nk), v->dy = gt_upload(ctx, t->dy, ny);
+  v->y = gt_upload(ctx, NULL, ny), v->dx = gt_upload(ctx, t->dx0, nx);
+  v->dw = gt_upload(ctx, t->dw0, nw), v->db = gt_upload(ctx, t->db0, nk);
+}
+
+static void dev_free(graft_ctx *ctx, conv_dev *v) {
+  float *all[] = {v->x, v->w, v->bias, v->dy, v->y, v->dx, v->dw, v->db};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) gt_free(ctx, all[i]);
+}
+
+/* Downloads dev (guard checked) and compares it in precision prec:
+ * against want (the fp32 reference) with the mode's tolerance for
+ * reduction length l, and in bf16 also against rounded (the reference on
+ * rounded inputs) and, when must_differ, for a distance from want. */
+static int check_output(graft_ctx *ctx, graft_precision prec, const char *label, const float *dev,
+                        const float *want, const float *rounded, size_t n, int64_t l,
+                        int must_differ) {
+  float *got = malloc((n ? n : 1) * sizeof(float)); /* (n) */
+  assert_non_null(got);
+  int ok = gt_download(ctx, label, dev, got, n);
+  char what[160];
+  switch (prec) {
+    case GRAFT_PREC_TF32:
+      ok &= tu_check_close(label, got, want, n, tf32_tol(l), 1e-6);
+      break;
+    case GRAFT_PREC_BF16:
+      ok &= tu_check_close(label, got, want, n, bf16_tol(l), 1e-6);
+      snprintf(what, sizeof what, "%s against bf16-rounded inputs", label);
+      ok &= tu_check_close(what, got, rounded, n, BF16_ROUNDED_TOL, 1e-6);
+      if (must_differ) {
+        const double e = tu_max_rel_err(got, want, n, 1e-6, NULL);
+        if (e <= BF16_MIN_ERR) {
+          fprintf(stderr, "NOT BF16 %s: largest error %.3e from fp32 <= %.1e\n", label, e,
+                  BF16_MIN_ERR);
+          ok = 0;
+        }
+      }
+      break;
+    default:
+      ok &= tu_check_close(label, got, want, n, FP32_TOL, 1e-6);
+      break;
+  }
+  free(got);
+  return ok;
+}
+
+/* Compares the device results of a case with the reference. */
+static int check_results(graft_ctx *ctx, const conv_case *cs, const conv_data *t,
+                         const conv_dev *v, const char *mode) {
+  const graft_conv2d_desc *d = &t->d;
+  const graft_precision prec = ctx->precision;
+  const int64_t cg = d->c / d->groups, kg = d->k / d->groups;
+  char label[160];
+  int ok = 1;
+  snprintf(label, sizeof label, "%s %s forward", cs->name, mode);
+  ok &= check_output(ctx, prec, label, v->y, t->y, t->ry, y_len(d), (int64_t)d->r * d->s * cg, 1);
+  snprintf(label, sizeof label, "%s %s dx", cs->name, mode);
+  /* untouched when the case has no dx */
+  ok &= check_output(ctx, prec, label, v->dx, t->dx, t->rdx, x_len(d), (int64_t)d->r * d->s * kg,
+                     0);
+  snprintf(label, sizeof label, "%s %s dw", cs->name, mode);
+  ok &= check_output(ctx, prec, label, v->dw, t->dw, t->rdw, w_len(d),
+                     (int64_t)d->n * d->p * d->q, 0);
+  snprintf(label, sizeof label, "%s %s dbias", cs->name, mode);
+  ok &= gt_check(ctx, label, v->db, t->db, (size_t)d->k, FP32_TOL); /* untouched without a bias */
+  return ok;
+}
+
+/* One case, forward and backward in ctx's precision, against the reference. */
+static int check_case(graft_ctx *ctx, const conv_case *cs, tu_rng *rng) {
+  conv_data t;
+  conv_dev v;
+  data_init(&t, cs, rng);
+  dev_init(ctx, &v, &t);
+  assert_int_equal(
+      graft_backend_gpu.conv2d_forward(ctx, &t.d, v.x, v.w, cs->bias ? v.bias : NULL, v.y),
+      GRAFT_OK);
+  assert_int_equal(graft_backend_gpu.conv2d_backward(ctx, &t.d, v.x, v.w, v.dy,
+                                                     cs->dx ? v.dx : NULL, v.dw,
+                                                     cs->bias ? v.db : NULL),
+                   GRAFT_OK);
+  int ok = check_results(ctx, cs, &t, &v, graft_precision_name(ctx->precision));
+  dev_free(ctx, &v);
+  data_free(&t);
   return ok;
 }
 
 static void test_conv_sweep(void **state) {
-  graft_ctx *ctx = *state;
-  tu_rng rng;
-  tu_rng_seed(&rng, 29);
   int ok = 1;
-  for (size_t i = 0; i < NCASES; i++) ok &= check_case(ctx, &cases[i], &rng);
+  for (int prec = 0; prec < GRAFT_PREC_COUNT; prec++) {
+    graft_ctx ctx = *(graft_ctx *)*state;
+    ctx.precision = (graft_precision)prec;
+    tu_rng rng;
+    tu_rng_seed(&rng, 29);
+    for (size_t i = 0; i < NCASES; i++) ok &= check_case(&ctx, &cases[i], &rng);
+  }
   assert_true(ok);
 }
 
-/* Every plan of the sweep fits graft_conv2d_workspace_gpu(d) and the
- * context's workspace, and is found again, not remade. */
+/* Every plan of the sweep, in every mode, fits graft_conv2d_workspace_gpu(d)
+ * and the context's workspace, is found again, not remade, and is not
+ * another mode's plan. */
 static void test_plan_cache_workspace(void **state) {
   graft_ctx *ctx = *state;
   for (size_t i = 0; i < NCASES; i++) {
@@ -143,24 +280,101 @@ static void test_plan_cache_workspace(void **state) {
     const graft_conv_dir dirs[] = {GRAFT_CONV_FORWARD, GRAFT_CONV_FORWARD,
                                    GRAFT_CONV_BACKWARD_DATA, GRAFT_CONV_BACKWARD_FILTER};
     for (size_t j = 0; j < sizeof dirs / sizeof dirs[0]; j++) {
-      graft_conv_key key;
-      memset(&key, 0, sizeof key);
-      key.desc = d;
-      key.dir = dirs[j];
-      key.io = GRAFT_DTYPE_F32;
-      key.with_bias = j == 1;
-      const graft_conv_plan *p = NULL, *again = NULL;
-      assert_int_equal(graft_conv_plan_get(ctx, &key, &p), GRAFT_OK);
-      assert_int_equal(graft_conv_plan_get(ctx, &key, &again), GRAFT_OK);
-      assert_ptr_equal(p, again);
-      if (!p->plan) {
-        assert_int_equal(j, 1); /* only a fused bias may lack an engine */
-        continue;
+      const graft_conv_plan *seen[GRAFT_PREC_COUNT];
+      for (int prec = 0; prec < GRAFT_PREC_COUNT; prec++) {
+        graft_conv_key key;
+        const int bias = j == 1 && prec != GRAFT_PREC_BF16; /* bf16 never fuses the bias */
+        assert_int_equal(graft_conv_key_init(&key, &d, dirs[j], (graft_precision)prec, bias),
+                         GRAFT_OK);
+        const graft_conv_plan *p = NULL, *again = NULL;
+        assert_int_equal(graft_conv_plan_get(ctx, &key, &p), GRAFT_OK);
+        assert_int_equal(graft_conv_plan_get(ctx, &key, &again), GRAFT_OK);
+        assert_ptr_equal(p, again);
+        assert_int_equal(p->key.prec, prec);
+        for (int q = 0; q < prec; q++) assert_ptr_not_equal(p, seen[q]);
+        seen[prec] = p;
+        if (!p->plan) {
+          assert_true(bias); /* only a fused bias may lack an engine */
+          continue;
+        }
+        assert_true(p->workspace <= graft_conv_workspace_limit(&d));
+        assert_true(p->workspace <= limit);
+        assert_true(p->workspace <= ctx->workspace_bytes);
       }
-      assert_true(p->workspace <= limit);
-      assert_true(p->workspace <= ctx->workspace_bytes);
     }
   }
+}
+
+/* Plans made while the stream is captured into a CUDA graph are chosen
+ * untimed (nothing allocated, waited for or timed: the capture would be
+ * invalidated), and the graph computes what the reference does. */
+static void test_plans_under_capture(void **state) {
+  const graft_precision modes[] = {GRAFT_PREC_TF32, GRAFT_PREC_BF16};
+  int ok = 1;
+  for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+    graft_ctx ctx = *(graft_ctx *)*state;
+    ctx.precision = modes[m];
+    graft_gpu *g = graft_gpu_of(&ctx);
+    tu_rng rng;
+    tu_rng_seed(&rng, 31 + m);
+    for (size_t i = 0; i < sizeof capture_cases / sizeof capture_cases[0]; i++) {
+      const conv_case *cs = &capture_cases[i];
+      conv_data t;
+      conv_dev v;
+      data_init(&t, cs, &rng);
+      dev_init(&ctx, &v, &t);
+      cudaGraph_t graph = NULL;
+      cudaGraphExec_t exec = NULL;
+      assert_int_equal(cudaStreamBeginCapture(g->stream, cudaStreamCaptureModeGlobal), cudaSuccess);
+      g->capturing = 1;
+      graft_status fwd = graft_backend_gpu.conv2d_forward(&ctx, &t.d, v.x, v.w,
+                                                          cs->bias ? v.bias : NULL, v.y);
+      graft_status bwd = graft_backend_gpu.conv2d_backward(
+          &ctx, &t.d, v.x, v.w, v.dy, cs->dx ? v.dx : NULL, v.dw, cs->bias ? v.db : NULL);
+      g->capturing = 0;
+      assert_int_equal(cudaStreamEndCapture(g->stream, &graph), cudaSuccess);
+      assert_int_equal(fwd, GRAFT_OK);
+      assert_int_equal(bwd, GRAFT_OK);
+      assert_int_equal(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+      assert_int_equal(cudaGraphLaunch(exec, g->stream), cudaSuccess);
+      assert_int_equal(graft_gpu_sync(&ctx), GRAFT_OK);
+      char mode[64];
+      snprintf(mode, sizeof mode, "%s captured", graft_precision_name(modes[m]));
+      ok &= check_results(&ctx, cs, &t, &v, mode);
+      for (int dir = GRAFT_CONV_FORWARD; dir <= GRAFT_CONV_BACKWARD_FILTER; dir++) {
+        graft_conv_key key;
+        const graft_conv_plan *p = NULL;
+        const int bias = dir == GRAFT_CONV_FORWARD && cs->bias && modes[m] != GRAFT_PREC_BF16;
+        if (dir == GRAFT_CONV_BACKWARD_DATA && !cs->dx) continue;
+        assert_int_equal(graft_conv_key_init(&key, &t.d, (graft_conv_dir)dir, modes[m], bias),
+                         GRAFT_OK);
+        assert_int_equal(graft_conv_plan_get(&ctx, &key, &p), GRAFT_OK);
+        if (p->plan) assert_true(p->ms < 0.0f); /* made during the capture: untimed */
+      }
+      assert_int_equal(cudaGraphExecDestroy(exec), cudaSuccess);
+      assert_int_equal(cudaGraphDestroy(graph), cudaSuccess);
+      dev_free(&ctx, &v);
+      data_free(&t);
+    }
+  }
+  assert_true(ok);
+}
+
+/* A bf16 convolution whose workspace cannot hold its bf16 copies says so. */
+static void test_bf16_workspace_too_small(void **state) {
+  graft_ctx ctx = *(graft_ctx *)*state;
+  const graft_conv2d_desc d = case_desc(&cases[1]);
+  ctx.precision = GRAFT_PREC_BF16;
+  ctx.workspace_bytes = 2 * (x_len(&d) + w_len(&d)); /* no room for y's copy */
+  float *x = gt_upload(&ctx, NULL, x_len(&d)), *w = gt_upload(&ctx, NULL, w_len(&d));
+  float *y = gt_upload(&ctx, NULL, y_len(&d));
+  graft_log_level saved = graft_log_get_level();
+  graft_log_set_level(GRAFT_LOG_SILENT);
+  assert_int_equal(graft_backend_gpu.conv2d_forward(&ctx, &d, x, w, NULL, y), GRAFT_EWORKSPACE);
+  assert_int_equal(graft_backend_gpu.conv2d_backward(&ctx, &d, x, w, y, x, w, NULL),
+                   GRAFT_EWORKSPACE);
+  graft_log_set_level(saved);
+  gt_free(&ctx, x), gt_free(&ctx, w), gt_free(&ctx, y);
 }
 
 int main(void) {
@@ -171,6 +385,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_conv_sweep),
       cmocka_unit_test(test_plan_cache_workspace),
+      cmocka_unit_test(test_plans_under_capture),
+      cmocka_unit_test(test_bf16_workspace_too_small),
   };
   return cmocka_run_group_tests(tests, gt_ctx_setup, gt_ctx_teardown);
 }
