@@ -151,8 +151,8 @@ static void print_result(const predict_cfg *c, const char *path, const float *lo
 
 static graft_status run(graft_args *a, int *failed) {
   const char *weights = graft_args_str(a, "weights", NULL);
-  int threads = 0;
-  GRAFT_TRY(graft_args_int(a, "threads", 0, &threads));
+  graft_ctx_args dev;
+  GRAFT_TRY(graft_ctx_args_get(a, "cpu", &dev));
   if (!weights || a->npositional == 0)
     GRAFT_FAIL(GRAFT_EINVAL, "usage: graft predict weights=FILE [topk=5] [json=1] IMAGE...");
   graft_st_file f;
@@ -163,15 +163,16 @@ static graft_status run(graft_args *a, int *failed) {
   int batch = a->npositional < PREDICT_BATCH ? a->npositional : PREDICT_BATCH;
   graft_net_init(&net, batch);
   graft_ctx ctx;
-  graft_ctx_init_ref(&ctx, threads);
   graft_resampler rs;
   graft_resampler_init(&rs);
   graft_image im;
   graft_image_init(&im);
   size_t px = 0;
   uint8_t *u8 = NULL;
+  float *x = NULL, *logits = NULL; /* (batch, H, W, 3) and (batch, K) host copies */
   const char **names = malloc((size_t)batch * sizeof *names);
-  graft_status s = names ? read_cfg(a, &f, &c) : GRAFT_ENOMEM;
+  graft_status s = graft_ctx_open(&ctx, dev.device, dev.threads, dev.precision);
+  if (s == GRAFT_OK) s = names ? read_cfg(a, &f, &c) : GRAFT_ENOMEM;
   if (s == GRAFT_OK) s = graft_args_finish(a);
   if (s == GRAFT_OK) s = graft_model_build(&net, &c.m, c.image_size, c.image_size, 3);
   if (s == GRAFT_OK) {
@@ -179,11 +180,14 @@ static graft_status run(graft_args *a, int *failed) {
     s = graft_weights_load_st(&net, &f, &lo, NULL);
   }
   void *workspace = NULL;
+  if (s == GRAFT_OK) s = graft_net_place(&net, &ctx);
   if (s == GRAFT_OK) s = graft_ctx_reserve_workspace(&ctx, graft_net_workspace_bytes(&net, &ctx), &workspace);
   if (s == GRAFT_OK) {
     px = (size_t)c.image_size * (size_t)c.image_size;
     u8 = malloc(px * 3);
-    if (!u8) s = GRAFT_ENOMEM;
+    x = malloc(net.values[net.input].count * sizeof *x);
+    logits = malloc(net.values[net.output].count * sizeof *logits);
+    if (!u8 || !x || !logits) s = GRAFT_ENOMEM;
   }
   graft_cls_aug aug;
   graft_cls_aug_defaults(&aug);
@@ -193,7 +197,6 @@ static graft_status run(graft_args *a, int *failed) {
   memcpy(aug.std, c.std, sizeof aug.std);
   for (int i = 0; i < a->npositional && s == GRAFT_OK;) {
     int n = 0;
-    float *x = graft_net_act(&net, net.input);
     for (; i < a->npositional && n < batch; i++) {
       const char *path = a->positional[i];
       if (graft_image_decode_file(path, NULL, &im) != GRAFT_OK || graft_cls_eval(&rs, &im, &aug, u8) != GRAFT_OK) {
@@ -204,18 +207,22 @@ static graft_status run(graft_args *a, int *failed) {
       names[n++] = path;
     }
     if (n == 0) continue;
-    s = graft_net_forward(&net, &ctx, 0);
-    const float *logits = graft_net_act(&net, net.output);
+    s = graft_net_write_act(&net, net.input, x, (size_t)n * px * 3);
+    if (s == GRAFT_OK) s = graft_net_forward(&net, &ctx, 0);
+    if (s == GRAFT_OK) s = graft_net_read_act(&net, net.output, logits, (size_t)n * (size_t)net.num_classes);
     for (int r = 0; r < n && s == GRAFT_OK; r++) print_result(&c, names[r], logits + (size_t)r * (size_t)net.num_classes);
   }
-  free(workspace);
+  graft_ctx_release_workspace(&ctx, workspace);
   free(names);
   free(u8);
+  free(x);
+  free(logits);
   free(c.classes);
   free(c.class_buf);
   graft_image_free(&im);
   graft_resampler_free(&rs);
   graft_net_free(&net);
+  graft_ctx_close(&ctx);
   graft_st_free(&f);
   return s;
 }

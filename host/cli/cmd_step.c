@@ -4,7 +4,9 @@
  * same batch, and an eval-mode forward, and writes everything PyTorch would
  * report (logits, loss, grad.*, param.*, buffer.*, eval_logits) under
  * PyTorch's names and layouts. save=PATH also writes the model's state
- * dict after the steps, loadable by torchvision with strict=True. */
+ * dict after the steps, loadable by torchvision with strict=True.
+ * device=gpu runs it on the CUDA backend (precision=fp32|tf32|bf16;
+ * cuda_graph=1 replays the steps after the first from a captured graph). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,13 +74,15 @@ static graft_status run(graft_args *a) {
   const char *input = graft_args_str(a, "input", NULL);
   const char *out = graft_args_str(a, "out", NULL);
   const char *save = graft_args_str(a, "save", NULL);
-  int steps = 1, threads = 0;
+  int steps = 1, graph = 0;
   float smoothing = 0.0f;
   GRAFT_TRY(graft_model_args_get(a, &m));
   GRAFT_TRY(graft_optim_args_get(a, &opt));
   GRAFT_TRY(graft_args_int(a, "steps", 1, &steps));
-  GRAFT_TRY(graft_args_int(a, "threads", 0, &threads));
   GRAFT_TRY(graft_args_float(a, "label_smoothing", 0.0f, &smoothing));
+  GRAFT_TRY(graft_args_bool(a, "cuda_graph", 0, &graph));
+  graft_ctx_args dev;
+  GRAFT_TRY(graft_ctx_args_get(a, "cpu", &dev));
   GRAFT_TRY(graft_args_finish(a));
   if (!input || !out) GRAFT_FAIL(GRAFT_EINVAL, "step needs input=IN.safetensors and out=OUT.safetensors");
   if (steps < 0) GRAFT_FAIL(GRAFT_EINVAL, "steps=%d: expected 0 or more", steps);
@@ -88,11 +92,16 @@ static graft_status run(graft_args *a) {
   graft_trainer tr;
   graft_ctx ctx;
   graft_st_list list;
+  float *logits = NULL; /* (N, K) host copy of the net's output */
   memset(&tr, 0, sizeof tr);
   graft_net_init(&net, 0);
   graft_st_list_init(&list);
-  graft_ctx_init_ref(&ctx, threads);
-  graft_status s = step_input_load(&in, input);
+  graft_status s = graft_ctx_open(&ctx, dev.device, dev.threads, dev.precision);
+  if (s != GRAFT_OK) {
+    graft_st_list_free(&list);
+    return s;
+  }
+  s = step_input_load(&in, input);
   if (s != GRAFT_OK) goto done;
   for (int b = 0; b < in.n; b++) {
     if (in.labels[b] < 0 || in.labels[b] >= m.num_classes) {
@@ -104,15 +113,21 @@ static graft_status run(graft_args *a) {
   net.batch = in.n;
   s = graft_model_build(&net, &m, in.h, in.w, in.c);
   if (s == GRAFT_OK) s = graft_trainer_init(&tr, &net, &ctx, &opt, smoothing);
+  /* The first step runs eagerly, the second is captured and replayed. */
+  if (s == GRAFT_OK && graph) s = graft_trainer_enable_graph(&tr);
+  if (s == GRAFT_OK) s = graft_net_write_act(&net, net.input, in.images, net.values[net.input].count);
+  logits = s == GRAFT_OK ? malloc(net.values[net.output].count * sizeof *logits) : NULL;
+  if (s == GRAFT_OK && !logits) s = GRAFT_ENOMEM;
   if (s != GRAFT_OK) goto done;
-  memcpy(graft_net_act(&net, net.input), in.images, net.values[net.input].count * sizeof(float));
+  GRAFT_INFO("step: %s on %s (precision %s)", m.model, ctx.backend->name, graft_precision_name(ctx.precision));
   float loss = 0.0f;
   for (int i = 0; i < (steps > 0 ? steps : 1) && s == GRAFT_OK; i++) {
     s = graft_trainer_forward_backward(&tr, in.labels, &loss);
     if (s == GRAFT_OK && i == 0) {
       int64_t ldims[2] = {net.batch, net.num_classes};
-      s = graft_st_list_add(&list, "logits", GRAFT_DTYPE_F32, graft_shape_make(2, ldims),
-                            graft_net_act(&net, net.output));
+      s = graft_net_read_act(&net, net.output, logits, net.values[net.output].count);
+      if (s == GRAFT_OK)
+        s = graft_st_list_add(&list, "logits", GRAFT_DTYPE_F32, graft_shape_make(2, ldims), logits);
       if (s == GRAFT_OK) s = graft_st_list_add(&list, "loss", GRAFT_DTYPE_F32, graft_shape_make(0, NULL), &loss);
       if (s == GRAFT_OK) s = graft_weights_append(&net, &list, GRAFT_PART_GRADS, "grad.");
       GRAFT_INFO("step: loss %.6f", (double)loss);
@@ -122,10 +137,10 @@ static graft_status run(graft_args *a) {
   if (s == GRAFT_OK) s = graft_weights_append(&net, &list, GRAFT_PART_PARAMS, "param.");
   if (s == GRAFT_OK) s = graft_weights_append(&net, &list, GRAFT_PART_BUFFERS, "buffer.");
   if (s == GRAFT_OK) s = graft_net_forward(&net, &ctx, 0);
+  if (s == GRAFT_OK) s = graft_net_read_act(&net, net.output, logits, net.values[net.output].count);
   if (s == GRAFT_OK) {
     int64_t ldims[2] = {net.batch, net.num_classes};
-    s = graft_st_list_add(&list, "eval_logits", GRAFT_DTYPE_F32, graft_shape_make(2, ldims),
-                          graft_net_act(&net, net.output));
+    s = graft_st_list_add(&list, "eval_logits", GRAFT_DTYPE_F32, graft_shape_make(2, ldims), logits);
   }
   if (s == GRAFT_OK) s = graft_st_list_write(&list, out, NULL, 0);
   if (s == GRAFT_OK && save) s = graft_weights_save(&net, save, NULL, 0);
@@ -134,7 +149,9 @@ done:
   graft_st_list_free(&list);
   graft_trainer_free(&tr);
   graft_net_free(&net);
+  graft_ctx_close(&ctx);
   step_input_free(&in);
+  free(logits);
   return s;
 }
 

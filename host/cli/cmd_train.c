@@ -25,17 +25,6 @@ static int choice(const char *value, const char *const *choices) {
   return -1;
 }
 
-/* A key whose feature is not in this build must keep its default (a run's
- * own config.ini lists every key, at its default or not). */
-static graft_status refuse_if_set(const graft_config *cfg, const char *key, const char *why) {
-  if (graft_config_is_default(cfg, key) == 0) {
-    const char *v = NULL;
-    graft_config_str(cfg, key, &v);
-    GRAFT_FAIL(GRAFT_EUNSUPPORTED, "%s=%s: %s", key, v ? v : "", why);
-  }
-  return GRAFT_OK;
-}
-
 static graft_status opts_from_config(const graft_config *cfg, graft_train_opts *o) {
   static const char *const optimizers[] = {"sgd", "adamw", NULL};
   static const char *const schedules[] = {"cosine", "step", "constant", NULL};
@@ -127,6 +116,11 @@ static graft_status opts_from_config(const graft_config *cfg, graft_train_opts *
   GET(str, "nan_policy", &s);
   o->nan_skip = s && !strcmp(s, "skip");
   GET(int, "threads", &o->threads);
+  GET(str, "device", &o->device);
+  GET(str, "precision", &s);
+  o->precision = graft_precision_parse(s);
+  if (o->precision < 0) o->precision = GRAFT_PREC_FP32;
+  GET(bool, "cuda_graph", &o->cuda_graph);
   if (!o->data) GRAFT_FAIL(GRAFT_EINVAL, "train needs data=FOLDER (in a config file or on the command line)");
   return GRAFT_OK;
 }
@@ -144,13 +138,6 @@ static int read_config(int argc, char **argv, graft_config *cfg, graft_train_opt
   }
   if (s == GRAFT_OK) s = graft_config_args(cfg, argc, argv, NULL, 0, NULL);
   if (s == GRAFT_OK) s = graft_config_check(cfg);
-  if (s == GRAFT_OK) s = refuse_if_set(cfg, "precision", "the CPU backend computes in fp32");
-  const char *device = NULL;
-  if (s == GRAFT_OK) s = graft_config_str(cfg, "device", &device);
-  if (s == GRAFT_OK && device && !strcmp(device, "gpu")) {
-    GRAFT_ERROR("device=gpu: training runs on the CPU backend in this build");
-    s = GRAFT_EUNSUPPORTED;
-  }
   if (s == GRAFT_OK) s = opts_from_config(cfg, o);
   if (s == GRAFT_OK) return 0;
   graft_config_free(cfg);

@@ -6,6 +6,9 @@
 #include "cli/commands.h"
 #include "core/log.h"
 #include "data/data_cli.h"
+#ifdef GRAFT_HAVE_CUDA
+#include "gpu.h"
+#endif
 
 typedef struct {
   const char *name;
@@ -33,6 +36,10 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+#ifdef GRAFT_HAVE_CUDA
+  /* device=gpu reaches the CUDA backend through this (see core/ctx.h). */
+  graft_ctx_register_gpu(graft_gpu_ctx_init, graft_gpu_device_count);
+#endif
   if (argc < 2) {
     usage(stderr);
     return 2;

@@ -54,3 +54,14 @@ graft_status graft_optim_args_get(graft_args *a, graft_optim_cfg *cfg) {
   }
   return graft_optim_cfg_check(cfg);
 }
+
+graft_status graft_ctx_args_get(graft_args *a, const char *def_device, graft_ctx_args *c) {
+  static const char *const precisions[] = {"fp32", "tf32", "bf16", NULL}; /* graft_precision order */
+  int precision = GRAFT_PREC_FP32;
+  c->device = graft_args_str(a, "device", def_device);
+  GRAFT_TRY(graft_args_int(a, "threads", 0, &c->threads));
+  GRAFT_TRY(graft_args_choice(a, "precision", precisions, GRAFT_PREC_FP32, &precision));
+  if (c->threads < 0) GRAFT_FAIL(GRAFT_EINVAL, "threads=%d: expected 0 (every core) or more", c->threads);
+  c->precision = (graft_precision)precision;
+  return GRAFT_OK;
+}

@@ -1,6 +1,7 @@
 /* model_args.h: the keys shared by every command that builds a model
- * (model, num_classes, widths, weights, strict, seed) or an optimizer
- * (optimizer, lr, momentum, nesterov, weight_decay, betas, eps). */
+ * (model, num_classes, widths, weights, strict, seed), an optimizer
+ * (optimizer, lr, momentum, nesterov, weight_decay, betas, eps), or a
+ * context (device, threads, precision). */
 #ifndef GRAFT_MODEL_ARGS_H
 #define GRAFT_MODEL_ARGS_H
 
@@ -25,5 +26,15 @@ graft_status graft_model_args_get(graft_args *a, graft_model_args *m);
 graft_status graft_model_build(graft_net *net, const graft_model_args *m, int h, int w, int c);
 
 graft_status graft_optim_args_get(graft_args *a, graft_optim_cfg *cfg);
+
+/* device=cpu|gpu|gpu:N|auto (default def_device), threads=N,
+ * precision=fp32|tf32|bf16: what graft_ctx_open takes (core/ctx.h). */
+typedef struct {
+  const char *device;
+  int threads;
+  graft_precision precision;
+} graft_ctx_args;
+
+graft_status graft_ctx_args_get(graft_args *a, const char *def_device, graft_ctx_args *c);
 
 #endif

@@ -132,7 +132,9 @@ const graft_cfg_key graft_cfg_schema[] = {
              "where to train; auto: the GPU when there is one"),
     K_INT("device", "threads", "0", 0, 4096, "CPU threads; 0: every core"),
     K_CHOICE("device", "precision", "fp32", "fp32|tf32|bf16",
-             "GPU arithmetic: fp32, tf32 tensor cores, or bf16 mixed precision"),
+             "GPU arithmetic: fp32, tf32 tensor cores, or bf16 convolution and GEMM inputs"),
+    K_BOOL("device", "cuda_graph", "0",
+           "GPU: capture one training step as a CUDA graph and replay it (not with dropout)"),
 };
 
 const int graft_cfg_nkeys = (int)(sizeof graft_cfg_schema / sizeof graft_cfg_schema[0]);

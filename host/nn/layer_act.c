@@ -19,9 +19,10 @@ static graft_status act_forward(graft_layer *l, graft_net *net, graft_ctx *ctx, 
 
 static graft_status act_backward(graft_layer *l, graft_net *net, graft_ctx *ctx) {
   act_priv *a = l->priv;
+  float *dx = graft_net_input_grad(net, l->in[0]);
+  if (!dx) return GRAFT_OK; /* nothing before this layer trains */
   return ctx->backend->act_backward(ctx, a->act, a->slope, a->n, graft_net_act(net, l->in[0]),
-                                    graft_net_act(net, l->out), graft_net_act_grad(net, l->out),
-                                    graft_net_act_grad(net, l->in[0]));
+                                    graft_net_act(net, l->out), graft_net_act_grad(net, l->out), dx);
 }
 
 static const graft_layer_type act_type = {"activation", act_forward, act_backward, NULL};

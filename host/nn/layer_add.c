@@ -18,8 +18,11 @@ static graft_status add_forward(graft_layer *l, graft_net *net, graft_ctx *ctx, 
 static graft_status add_backward(graft_layer *l, graft_net *net, graft_ctx *ctx) {
   add_priv *a = l->priv;
   const float *dy = graft_net_act_grad(net, l->out);
-  GRAFT_TRY(ctx->backend->accumulate(ctx, a->n, dy, graft_net_act_grad(net, l->in[0])));
-  return ctx->backend->accumulate(ctx, a->n, dy, graft_net_act_grad(net, l->in[1]));
+  for (int i = 0; i < 2; i++) {
+    float *dx = graft_net_input_grad(net, l->in[i]); /* NULL: that branch does not train */
+    if (dx) GRAFT_TRY(ctx->backend->accumulate(ctx, a->n, dy, dx));
+  }
+  return GRAFT_OK;
 }
 
 static const graft_layer_type add_type = {"add", add_forward, add_backward, NULL};

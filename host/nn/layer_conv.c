@@ -23,8 +23,9 @@ static graft_status conv_forward(graft_layer *l, graft_net *net, graft_ctx *ctx,
 
 static graft_status conv_backward(graft_layer *l, graft_net *net, graft_ctx *ctx) {
   conv_priv *c = l->priv;
-  /* The network input needs no gradient: skip the data gradient there. */
-  float *dx = l->in[0] == net->input ? NULL : graft_net_act_grad(net, l->in[0]);
+  /* No data gradient where nothing before the layer trains (the images,
+   * a frozen backbone); no weight gradient while the weight is frozen. */
+  float *dx = graft_net_input_grad(net, l->in[0]);
   return ctx->backend->conv2d_backward(ctx, &c->d, graft_net_act(net, l->in[0]),
                                        graft_net_param(net, c->weight), graft_net_act_grad(net, l->out),
                                        dx, graft_net_grad(net, c->weight),

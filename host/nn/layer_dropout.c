@@ -23,8 +23,9 @@ static graft_status dropout_forward(graft_layer *l, graft_net *net, graft_ctx *c
 
 static graft_status dropout_backward(graft_layer *l, graft_net *net, graft_ctx *ctx) {
   dropout_priv *d = l->priv;
-  return ctx->backend->dropout_backward(ctx, d->n, d->used_p, d->seed, graft_net_act_grad(net, l->out),
-                                        graft_net_act_grad(net, l->in[0]));
+  float *dx = graft_net_input_grad(net, l->in[0]);
+  if (!dx) return GRAFT_OK; /* nothing before this layer trains */
+  return ctx->backend->dropout_backward(ctx, d->n, d->used_p, d->seed, graft_net_act_grad(net, l->out), dx);
 }
 
 static const graft_layer_type dropout_type = {"dropout", dropout_forward, dropout_backward, NULL};

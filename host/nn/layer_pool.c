@@ -16,8 +16,10 @@ static graft_status pool_forward(graft_layer *l, graft_net *net, graft_ctx *ctx,
 
 static graft_status pool_backward(graft_layer *l, graft_net *net, graft_ctx *ctx) {
   pool_priv *p = l->priv;
+  float *dx = graft_net_input_grad(net, l->in[0]);
+  if (!dx) return GRAFT_OK; /* nothing before this layer trains */
   return ctx->backend->pool2d_backward(ctx, &p->d, graft_net_act(net, l->in[0]), graft_net_act(net, l->out),
-                                       graft_net_act_grad(net, l->out), graft_net_act_grad(net, l->in[0]));
+                                       graft_net_act_grad(net, l->out), dx);
 }
 
 static const graft_layer_type pool_type = {"maxpool", pool_forward, pool_backward, NULL};
@@ -52,8 +54,9 @@ static graft_status gap_forward(graft_layer *l, graft_net *net, graft_ctx *ctx, 
 
 static graft_status gap_backward(graft_layer *l, graft_net *net, graft_ctx *ctx) {
   gap_priv *g = l->priv;
-  return ctx->backend->global_avgpool_backward(ctx, g->n, g->hw, g->c, graft_net_act_grad(net, l->out),
-                                               graft_net_act_grad(net, l->in[0]));
+  float *dx = graft_net_input_grad(net, l->in[0]);
+  if (!dx) return GRAFT_OK; /* nothing before this layer trains */
+  return ctx->backend->global_avgpool_backward(ctx, g->n, g->hw, g->c, graft_net_act_grad(net, l->out), dx);
 }
 
 static const graft_layer_type gap_type = {"global_avgpool", gap_forward, gap_backward, NULL};

@@ -12,6 +12,8 @@
 #include "ops/math.h"
 #include "ops/ops.h"
 
+static void graft_net_unplace(graft_net *net);
+
 void graft_net_init(graft_net *net, int batch) {
   memset(net, 0, sizeof *net);
   net->batch = batch;
@@ -30,6 +32,8 @@ void graft_net_free(graft_net *net) {
   free(net->values);
   free(net->params);
   free(net->slots);
+  free(net->needs_grad);
+  graft_net_unplace(net);
   graft_arena_free(&net->act);
   graft_arena_free(&net->act_grad);
   graft_arena_free(&net->param);
@@ -37,6 +41,30 @@ void graft_net_free(graft_net *net) {
   graft_arena_free(&net->buffer);
   graft_arena_free(&net->scratch);
   memset(net, 0, sizeof *net);
+}
+
+/* The run arenas point at the host arenas: the state of an unplaced net. */
+static void run_on_host(graft_net *net) {
+  net->run.act = net->act.data;
+  net->run.act_grad = net->act_grad.data;
+  net->run.param = net->param.data;
+  net->run.grad = net->grad.data;
+  net->run.buffer = net->buffer.data;
+  net->run.scratch = net->scratch.data;
+}
+
+/* Frees the device arenas of a placed net; the net keeps its host
+ * mirrors of the parameters, buffers and gradients. */
+static void graft_net_unplace(graft_net *net) {
+  graft_ctx *ctx = net->placed;
+  if (!ctx) return;
+  float **runs[6] = {&net->run.act, &net->run.act_grad, &net->run.param,
+                     &net->run.grad, &net->run.buffer, &net->run.scratch};
+  for (int i = 0; i < 6; i++) {
+    ctx->backend->mem_free(ctx, *runs[i]);
+    *runs[i] = NULL;
+  }
+  net->placed = NULL;
 }
 
 /* Grows an array of elements of size elem to hold one more. */
@@ -85,6 +113,7 @@ int graft_net_add_param(graft_net *net, const char *name, graft_shape file_shape
   p->kind = kind;
   p->count = kind == GRAFT_PARAM_COUNTER ? 0 : (size_t)graft_shape_numel(&file_shape);
   p->slot = -1;
+  p->layer = net->nlayers;
   /* fan_in / fan_out as torch.nn.init computes them: dim 1 and dim 0 times
    * the receptive field. */
   int64_t receptive = 1;
@@ -148,7 +177,7 @@ void graft_net_init_param(graft_net *net, int id, uint64_t seed) {
     p->counter = 0;
     return;
   }
-  float *dst = graft_net_param(net, id);
+  float *dst = graft_net_param_host(net, id);
   uint64_t s = graft_hash64(seed, (uint64_t)id);
   switch (p->init) {
     case GRAFT_INIT_ZERO:
@@ -180,7 +209,8 @@ graft_status graft_net_finalize(graft_net *net, uint64_t seed) {
   GRAFT_TRY(graft_arena_init(&net->buffer, net->buffer_plan.used));
   GRAFT_TRY(graft_arena_init(&net->scratch, net->scratch_plan.used));
   net->slots = calloc((size_t)(net->nparams ? net->nparams : 1), sizeof *net->slots);
-  if (!net->slots) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory for optimizer slots");
+  net->needs_grad = calloc((size_t)(net->nvalues ? net->nvalues : 1), 1);
+  if (!net->slots || !net->needs_grad) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory for optimizer slots");
   net->nslots = 0;
   for (int i = 0; i < net->nparams; i++) {
     graft_param *p = &net->params[i];
@@ -194,26 +224,129 @@ graft_status graft_net_finalize(graft_net *net, uint64_t seed) {
     s->step = 0;
     p->slot = net->nslots++;
   }
+  run_on_host(net);
   for (int i = 0; i < net->nparams; i++) graft_net_init_param(net, i, seed);
   return GRAFT_OK;
 }
 
-float *graft_net_act(graft_net *net, int value) { return net->act.data + net->values[value].offset; }
+graft_status graft_net_place(graft_net *net, graft_ctx *ctx) {
+  if (ctx->backend->host_memory) return GRAFT_OK;
+  if (net->placed) GRAFT_FAIL(GRAFT_EINVAL, "the network is already placed on a device");
+  const graft_backend *be = ctx->backend;
+  graft_arena *host[6] = {&net->act, &net->act_grad, &net->param, &net->grad, &net->buffer, &net->scratch};
+  float **runs[6] = {&net->run.act, &net->run.act_grad, &net->run.param,
+                     &net->run.grad, &net->run.buffer, &net->run.scratch};
+  static const char *const what[6] = {"activations", "activation gradients", "parameters",
+                                      "gradients", "buffers", "saved statistics"};
+  for (int i = 0; i < 6; i++) *runs[i] = NULL;
+  net->placed = ctx;
+  graft_status s = GRAFT_OK;
+  size_t total = 0;
+  for (int i = 0; i < 6 && s == GRAFT_OK; i++) {
+    size_t bytes = host[i]->cap * sizeof(float);
+    s = be->mem_alloc(ctx, (void **)runs[i], bytes);
+    if (s != GRAFT_OK) GRAFT_ERROR("cannot place the network's %s (%zu bytes) on %s", what[i], bytes, be->name);
+    else s = be->zero(ctx, *runs[i], bytes);
+    total += bytes;
+  }
+  if (s == GRAFT_OK) s = graft_net_push(net);
+  if (s == GRAFT_OK) s = be->sync(ctx);
+  if (s != GRAFT_OK) {
+    graft_net_unplace(net);
+    run_on_host(net);
+    return s;
+  }
+  /* The device holds the activations from now on. */
+  graft_arena_free(&net->act);
+  graft_arena_free(&net->act_grad);
+  graft_arena_free(&net->scratch);
+  GRAFT_DEBUG("network placed on %s: %.1f MiB", be->name, (double)total / 1048576.0);
+  return GRAFT_OK;
+}
+
+graft_status graft_net_pull(graft_net *net, int what) {
+  graft_ctx *ctx = net->placed;
+  if (!ctx) return GRAFT_OK;
+  const graft_backend *be = ctx->backend;
+  if (what & GRAFT_NET_WEIGHTS) {
+    GRAFT_TRY(be->download(ctx, net->param.data, net->run.param, net->param.cap * sizeof(float)));
+    GRAFT_TRY(be->download(ctx, net->buffer.data, net->run.buffer, net->buffer.cap * sizeof(float)));
+  }
+  if (what & GRAFT_NET_GRADS)
+    GRAFT_TRY(be->download(ctx, net->grad.data, net->run.grad, net->grad.cap * sizeof(float)));
+  return be->sync(ctx);
+}
+
+graft_status graft_net_push(graft_net *net) {
+  graft_ctx *ctx = net->placed;
+  if (!ctx) return GRAFT_OK;
+  GRAFT_TRY(ctx->backend->upload(ctx, net->run.param, net->param.data, net->param.cap * sizeof(float)));
+  return ctx->backend->upload(ctx, net->run.buffer, net->buffer.data, net->buffer.cap * sizeof(float));
+}
+
+static graft_status act_range(const graft_net *net, int value, size_t count) {
+  if (value < 0 || value >= net->nvalues) GRAFT_FAIL(GRAFT_EINVAL, "no value %d in the network", value);
+  if (count > net->values[value].count)
+    GRAFT_FAIL(GRAFT_ESHAPE, "%zu floats for a value of %zu", count, net->values[value].count);
+  return GRAFT_OK;
+}
+
+graft_status graft_net_write_act(graft_net *net, int value, const float *src, size_t count) {
+  GRAFT_TRY(act_range(net, value, count));
+  float *dst = graft_net_act(net, value);
+  if (!net->placed) {
+    memcpy(dst, src, count * sizeof(float));
+    return GRAFT_OK;
+  }
+  return net->placed->backend->upload(net->placed, dst, src, count * sizeof(float));
+}
+
+graft_status graft_net_read_act(graft_net *net, int value, float *dst, size_t count) {
+  GRAFT_TRY(act_range(net, value, count));
+  const float *src = graft_net_act(net, value);
+  if (!net->placed) {
+    memcpy(dst, src, count * sizeof(float));
+    return GRAFT_OK;
+  }
+  GRAFT_TRY(net->placed->backend->download(net->placed, dst, src, count * sizeof(float)));
+  return net->placed->backend->sync(net->placed);
+}
+
+float *graft_net_act(graft_net *net, int value) { return net->run.act + net->values[value].offset; }
 
 float *graft_net_act_grad(graft_net *net, int value) {
-  return net->act_grad.data + net->values[value].offset;
+  return net->run.act_grad + net->values[value].offset;
 }
 
 float *graft_net_param(graft_net *net, int id) {
   graft_param *p = &net->params[id];
   if (p->kind == GRAFT_PARAM_COUNTER) return NULL;
-  return (p->kind == GRAFT_PARAM_BUFFER ? net->buffer.data : net->param.data) + p->offset;
+  return (p->kind == GRAFT_PARAM_BUFFER ? net->run.buffer : net->run.param) + p->offset;
 }
 
 float *graft_net_grad(graft_net *net, int id) {
   graft_param *p = &net->params[id];
+  if (p->kind != GRAFT_PARAM_WEIGHT || (p->slot >= 0 && net->slots && net->slots[p->slot].frozen)) return NULL;
+  return net->run.grad + p->offset;
+}
+
+float *graft_net_input_grad(graft_net *net, int value) {
+  if (value == net->input || (net->needs_grad && !net->needs_grad[value])) return NULL;
+  return net->run.act_grad + net->values[value].offset;
+}
+
+float *graft_net_param_host(graft_net *net, int id) {
+  graft_param *p = &net->params[id];
+  if (p->kind == GRAFT_PARAM_COUNTER) return NULL;
+  return (p->kind == GRAFT_PARAM_BUFFER ? net->buffer.data : net->param.data) + p->offset;
+}
+
+float *graft_net_grad_host(graft_net *net, int id) {
+  graft_param *p = &net->params[id];
   return p->kind == GRAFT_PARAM_WEIGHT ? net->grad.data + p->offset : NULL;
 }
+
+float *graft_net_scratch(graft_net *net, size_t offset) { return net->run.scratch + offset; }
 
 int graft_net_find_param(const graft_net *net, const char *name) {
   for (int i = 0; i < net->nparams; i++)
@@ -250,15 +383,32 @@ graft_status graft_net_forward(graft_net *net, graft_ctx *ctx, int train) {
 }
 
 graft_status graft_net_zero_grads(graft_net *net, graft_ctx *ctx) {
-  (void)ctx;
-  memset(net->act_grad.data, 0, net->act_grad.cap * sizeof(float));
-  memset(net->grad.data, 0, net->grad.cap * sizeof(float));
-  return GRAFT_OK;
+  GRAFT_TRY(ctx->backend->zero(ctx, net->run.act_grad, net->act_plan.used * sizeof(float)));
+  return ctx->backend->zero(ctx, net->run.grad, net->grad.cap * sizeof(float));
+}
+
+/* needs_grad of every value from the frozen flags: a layer's output
+ * needs a gradient when the layer has a parameter that trains or one of
+ * its inputs needs one. */
+static void plan_grads(graft_net *net) {
+  memset(net->needs_grad, 0, (size_t)net->nvalues);
+  for (int i = 0; i < net->nparams; i++) {
+    const graft_param *p = &net->params[i];
+    if (p->slot >= 0 && !net->slots[p->slot].frozen && p->layer < net->nlayers)
+      net->needs_grad[net->layers[p->layer]->out] = 1;
+  }
+  for (int i = 0; i < net->nlayers; i++) {
+    const graft_layer *l = net->layers[i];
+    for (int k = 0; k < l->nin; k++)
+      if (l->in[k] != net->input && net->needs_grad[l->in[k]]) net->needs_grad[l->out] = 1;
+  }
 }
 
 graft_status graft_net_backward(graft_net *net, graft_ctx *ctx) {
+  plan_grads(net);
   for (int i = net->nlayers - 1; i >= 0; i--) {
     graft_layer *l = net->layers[i];
+    if (!net->needs_grad[l->out]) continue;
     graft_status s = l->type->backward(l, net, ctx);
     if (s != GRAFT_OK) GRAFT_FAIL(s, "backward of %s (%s) failed: %s", l->name, l->type->kind, graft_status_str(s));
   }

@@ -8,7 +8,9 @@
  * their gradients and optimizer state live in three arenas with equal
  * offsets; buffers (batch-norm running statistics) in a fourth; per-layer
  * saved state (batch-norm mean and invstd) in a scratch arena. Forward and
- * backward then allocate nothing. */
+ * backward then allocate nothing. On a GPU the arenas live in device
+ * memory and the host keeps mirrors of the parameters, buffers and
+ * gradients for reading and writing files (graft_net_place). */
 #ifndef GRAFT_NET_H
 #define GRAFT_NET_H
 
@@ -55,6 +57,8 @@ typedef struct {
   size_t count;
   int slot;                  /* index into net->slots; -1 unless a weight */
   int group;                 /* 0 backbone, 1 head (for lr multipliers and freezing) */
+  int layer;                 /* index of the layer that owns it (builders register
+                                a layer's parameters just before attaching it) */
 } graft_param;
 
 typedef struct {
@@ -81,7 +85,21 @@ typedef struct graft_net {
   int num_classes;
 
   graft_arena_plan act_plan, param_plan, buffer_plan, scratch_plan;
+  /* Host arenas. param, buffer and grad are always here: files are read
+   * into and written from them. act, act_grad and scratch are released
+   * when the net is placed on a device, which then holds them. */
   graft_arena act, act_grad, param, grad, buffer, scratch;
+  /* Where the layers' ops read and write: the host arenas above for a
+   * host-memory backend, device arenas once graft_net_place put the net on
+   * a GPU. Each points at the arena of the same name's size. */
+  struct {
+    float *act, *act_grad, *param, *grad, *buffer, *scratch;
+  } run;
+  graft_ctx *placed;      /* owns run.* when they are not the host arenas; else NULL */
+  /* (nvalues) whether backward must produce the value's gradient: some
+   * layer at or before it has a parameter that is not frozen. Worked out
+   * by every graft_net_backward from the slots' frozen flags. */
+  unsigned char *needs_grad;
   int64_t train_forwards; /* training-mode forward passes: seeds dropout */
 } graft_net;
 
@@ -100,18 +118,53 @@ graft_status graft_net_add_layer(graft_net *net, struct graft_layer *layer);
  * their initial values from seed. */
 graft_status graft_net_finalize(graft_net *net, uint64_t seed);
 
-/* ---- running ---- */
+/* ---- placement ---- */
+/* Puts the net in the memory of ctx's backend. On a host-memory backend
+ * (the CPU reference) there is nothing to do. Otherwise it
+ * allocates the activation, gradient, parameter, buffer and scratch arenas
+ * in backend memory, uploads the parameters and buffers, and frees the
+ * host act, act_grad and scratch arenas. Call it once, after the weights
+ * are loaded; free the net before closing ctx. */
+graft_status graft_net_place(graft_net *net, graft_ctx *ctx);
+/* What graft_net_pull copies back to the host arenas. */
+enum { GRAFT_NET_WEIGHTS = 1, /* parameters and buffers */
+       GRAFT_NET_GRADS = 2 };
+/* Copies the placed net's parameters and buffers (and/or gradients) into
+ * the host arenas and waits for them, so files can be written. Nothing to
+ * do when the net is not placed. */
+graft_status graft_net_pull(graft_net *net, int what);
+/* Copies the host parameters and buffers to the placed net (after a file
+ * was read into them). Nothing to do when not placed. */
+graft_status graft_net_push(graft_net *net);
+/* Fills value from host memory (count floats, at most the value's size),
+ * and reads a value into host memory (waits). */
+graft_status graft_net_write_act(graft_net *net, int value, const float *src, size_t count);
+graft_status graft_net_read_act(graft_net *net, int value, float *dst, size_t count);
+
+/* ---- running: pointers in the memory the ops run on ---- */
 float *graft_net_act(graft_net *net, int value);      /* (value shape) */
 float *graft_net_act_grad(graft_net *net, int value); /* (value shape) */
 float *graft_net_param(graft_net *net, int param);    /* graft layout; NULL for counters */
-float *graft_net_grad(graft_net *net, int param);     /* graft layout; NULL unless a weight */
+/* graft layout; NULL unless a weight, and NULL while its slot is frozen
+ * (a frozen parameter's gradient is not computed). */
+float *graft_net_grad(graft_net *net, int param);
+/* Where a layer's backward adds the gradient of its input value: NULL
+ * when nothing before it trains (the images, a frozen backbone), so the
+ * layer can skip that work. */
+float *graft_net_input_grad(graft_net *net, int value);
+/* The host copies, for files and initialization (see graft_net_pull). */
+float *graft_net_param_host(graft_net *net, int param);
+float *graft_net_grad_host(graft_net *net, int param);
+float *graft_net_scratch(graft_net *net, size_t offset); /* a layer's saved state, planned in scratch_plan */
 int graft_net_find_param(const graft_net *net, const char *name);
 
 graft_status graft_net_forward(graft_net *net, graft_ctx *ctx, int train);
 /* A backward pass: graft_net_zero_grads, then the caller seeds the
  * act_grad of net->output (the loss backward adds into it), then
- * graft_net_backward runs every layer's backward in reverse order. Layers
- * add into activation and parameter gradients, as ops do. */
+ * graft_net_backward runs the layers' backwards in reverse order. Layers
+ * add into activation and parameter gradients, as ops do. A layer whose
+ * output needs no gradient (everything up to it is frozen) is skipped:
+ * with freeze=backbone only the head runs backward. */
 graft_status graft_net_zero_grads(graft_net *net, graft_ctx *ctx);
 graft_status graft_net_backward(graft_net *net, graft_ctx *ctx);
 

@@ -27,12 +27,12 @@ static void to_file(const graft_param *p, const float *src, float *out) {
 }
 
 void graft_param_to_file(graft_net *net, int id, float *out) {
-  to_file(&net->params[id], graft_net_param(net, id), out);
+  to_file(&net->params[id], graft_net_param_host(net, id), out);
 }
 
 void graft_param_from_file(graft_net *net, int id, const float *in) {
   const graft_param *p = &net->params[id];
-  float *dst = graft_net_param(net, id);
+  float *dst = graft_net_param_host(net, id);
   if (p->layout == GRAFT_LAYOUT_PLAIN) {
     memcpy(dst, in, p->count * sizeof(float));
     return;
@@ -189,7 +189,8 @@ graft_status graft_weights_load_st(graft_net *net, const graft_st_file *f, const
   if (opts->strict && (s.mismatched || s.missing || s.unexpected))
     GRAFT_FAIL(GRAFT_ESHAPE, "strict loading of %s: %d shape mismatches, %d missing, %d unexpected tensors",
                f->label, s.mismatched, s.missing, s.unexpected);
-  return GRAFT_OK;
+  /* A net already on a device gets what was read into its host copy. */
+  return graft_net_push(net);
 }
 
 graft_status graft_weights_load(graft_net *net, const char *path, const graft_load_opts *opts,
@@ -202,7 +203,7 @@ graft_status graft_weights_load(graft_net *net, const char *path, const graft_lo
       GRAFT_FAIL(GRAFT_EINVAL, "weights=%s: expected hash:<non-negative integer seed>", path);
     graft_weights_synthesize(net, (uint64_t)seed);
     if (sum) *sum = (graft_load_summary){.loaded = net->nparams};
-    return GRAFT_OK;
+    return graft_net_push(net);
   }
   graft_st_file f;
   graft_status s = graft_st_load(&f, path);
@@ -212,6 +213,8 @@ graft_status graft_weights_load(graft_net *net, const char *path, const graft_lo
 }
 
 graft_status graft_weights_append(graft_net *net, graft_st_list *list, graft_net_part part, const char *prefix) {
+  /* Files are written from the host copies: bring a placed net's back. */
+  GRAFT_TRY(graft_net_pull(net, part == GRAFT_PART_GRADS ? GRAFT_NET_GRADS : GRAFT_NET_WEIGHTS));
   float *tmp = malloc(largest_param(net) * sizeof(float));
   if (!tmp) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory saving weights");
   graft_status s = GRAFT_OK;
@@ -227,7 +230,7 @@ graft_status graft_weights_append(graft_net *net, graft_st_list *list, graft_net
       s = graft_st_list_add(list, name, GRAFT_DTYPE_I64, p->shape, &p->counter);
       continue;
     }
-    to_file(p, part == GRAFT_PART_GRADS ? graft_net_grad(net, i) : graft_net_param(net, i), tmp);
+    to_file(p, part == GRAFT_PART_GRADS ? graft_net_grad_host(net, i) : graft_net_param_host(net, i), tmp);
     s = graft_st_list_add(list, name, GRAFT_DTYPE_F32, p->shape, tmp);
   }
   free(tmp);

@@ -3,7 +3,11 @@
  * what fits is loaded, what does not (a new classifier head) or is missing
  * keeps its fresh initialization, and a summary says which. Synthetic
  * weights (weights=hash:SEED) are reproducible from Python
- * (tools/hashinit.py) for parity checks without multi-megabyte files. */
+ * (tools/hashinit.py) for parity checks without multi-megabyte files.
+ *
+ * Files meet the net's host copies: on a net placed on a GPU, loading
+ * uploads what it read, and appending or saving first downloads the
+ * device's values (graft_net_push, graft_net_pull). */
 #ifndef GRAFT_WEIGHTS_H
 #define GRAFT_WEIGHTS_H
 

@@ -10,12 +10,15 @@
 
 #define PROGRESS_INTS 8
 
-graft_status graft_checkpoint_save(const char *path, graft_net *net, const graft_trainer *tr,
+graft_status graft_checkpoint_save(const char *path, graft_net *net, graft_trainer *tr,
                                    const graft_progress *pr, const graft_st_meta *meta, size_t n_meta) {
   graft_st_list l;
   graft_st_list_init(&l);
   int64_t *steps = malloc((size_t)(net->nslots ? net->nslots : 1) * sizeof *steps);
-  graft_status s = steps ? graft_weights_append(net, &l, GRAFT_PART_STATE, "model.") : GRAFT_ENOMEM;
+  /* The optimizer state and average come back from the device first
+   * (the weights do inside graft_weights_append). */
+  graft_status s = steps ? graft_trainer_pull(tr) : GRAFT_ENOMEM;
+  if (s == GRAFT_OK) s = graft_weights_append(net, &l, GRAFT_PART_STATE, "model.");
   if (s == GRAFT_OK && tr->state.cap) {
     int64_t d[1] = {(int64_t)tr->state.cap};
     s = graft_st_list_add(&l, "optim.state", GRAFT_DTYPE_F32, graft_shape_make(1, d), tr->state.data);
@@ -79,6 +82,7 @@ graft_status graft_checkpoint_load(const char *path, graft_net *net, graft_train
   if (s == GRAFT_OK) s = read_exact(&f, "optim.step", GRAFT_DTYPE_I64, (size_t)net->nslots, steps);
   if (s == GRAFT_OK) s = read_exact(&f, "train.progress", GRAFT_DTYPE_I64, PROGRESS_INTS, ints);
   if (s == GRAFT_OK) s = read_exact(&f, "train.values", GRAFT_DTYPE_F64, 3, vals);
+  if (s == GRAFT_OK) s = graft_trainer_push(tr);
   if (s == GRAFT_OK) {
     for (int i = 0; i < net->nslots; i++) net->slots[i].step = steps[i];
     *pr = (graft_progress){.epoch = ints[0], .batch = ints[1], .step = ints[2], .best_epoch = ints[3],

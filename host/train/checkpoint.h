@@ -29,7 +29,7 @@ typedef struct {
   int64_t loss_count; /* ... and how many */
 } graft_progress;
 
-graft_status graft_checkpoint_save(const char *path, graft_net *net, const graft_trainer *tr,
+graft_status graft_checkpoint_save(const char *path, graft_net *net, graft_trainer *tr,
                                    const graft_progress *pr, const graft_st_meta *meta, size_t n_meta);
 /* Restores net, the trainer's optimizer state and slot steps, and pr. The
  * net must be built exactly as the run that wrote the file. */

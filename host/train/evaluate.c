@@ -11,78 +11,132 @@
 #include "io/fileio.h"
 #include "train/run_dir.h"
 
-/* Reduces one batch's outputs (the first b->n rows of the net's output). */
-typedef graft_status (*batch_fn)(void *acc, graft_net *net, graft_ctx *ctx, const graft_batch *b);
+/* Reduces one batch's outputs (the first b->n rows of the net's output);
+ * i counts the batches of the pass. */
+typedef graft_status (*batch_fn)(void *acc, graft_net *net, graft_ctx *ctx, const graft_batch *b, size_t i);
 
 /* Runs the loader's fixed-order epoch through net in evaluation mode,
  * padding a short last batch, and hands each batch to reduce. */
 static graft_status eval_pass(graft_net *net, graft_ctx *ctx, graft_loader *loader, batch_fn reduce, void *acc) {
   size_t row = net->values[net->input].count / (size_t)net->batch;
   graft_status s = graft_loader_start_epoch(loader, 0);
-  while (s == GRAFT_OK) {
+  for (size_t i = 0; s == GRAFT_OK; i++) {
     const graft_batch *b = NULL;
     s = graft_loader_next(loader, &b);
     if (s != GRAFT_OK || !b) break;
     if (b->n > net->batch)
       GRAFT_FAIL(GRAFT_ESHAPE, "evaluation batch of %d rows for a net built for %d", b->n, net->batch);
-    memcpy(graft_net_act(net, net->input), b->x, (size_t)b->n * row * sizeof(float));
-    s = graft_net_forward(net, ctx, 0);
-    if (s == GRAFT_OK) s = reduce(acc, net, ctx, b);
+    s = graft_net_write_act(net, net->input, b->x, (size_t)b->n * row);
+    if (s == GRAFT_OK) s = graft_net_forward(net, ctx, 0);
+    if (s == GRAFT_OK) s = reduce(acc, net, ctx, b, i);
   }
   return s;
 }
 
+/* Buffers of one pass in the backend's memory: on a GPU the counters and
+ * per-batch losses stay on the device until the pass ends, when one copy
+ * brings them back. */
+typedef struct {
+  graft_ctx *ctx;
+  void *ptr[4];
+} pass_mem;
+
+static graft_status pass_alloc(pass_mem *m, int which, size_t bytes, void **out) {
+  GRAFT_TRY(m->ctx->backend->mem_alloc(m->ctx, &m->ptr[which], bytes ? bytes : 1));
+  *out = m->ptr[which];
+  return m->ctx->backend->zero(m->ctx, *out, bytes);
+}
+
+static void pass_free(pass_mem *m) {
+  for (int i = 0; i < 4; i++)
+    if (m->ptr[i]) m->ctx->backend->mem_free(m->ctx, m->ptr[i]);
+}
+
 typedef struct {
   const graft_xent_desc *xent;
-  uint64_t *counts; /* (K*K + 2) */
-  double loss_sum;
-  size_t seen;
+  uint64_t *counts; /* (K*K + 2) backend memory */
+  int32_t *labels;  /* (N) backend memory */
+  float *losses;    /* (batches) backend memory: each batch's mean loss */
+  int *rows;        /* (batches) host: each batch's rows */
+  size_t batches;
 } cls_acc;
 
-static graft_status cls_batch(void *p, graft_net *net, graft_ctx *ctx, const graft_batch *b) {
+static graft_status cls_batch(void *p, graft_net *net, graft_ctx *ctx, const graft_batch *b, size_t i) {
   cls_acc *a = p;
+  if (i >= a->batches) GRAFT_FAIL(GRAFT_EINVAL, "evaluation loader gave more batches than it announced");
   const float *logits = graft_net_act(net, net->output);
-  GRAFT_TRY(ctx->backend->metrics_update(ctx, b->n, net->num_classes, logits, b->y, a->counts));
+  GRAFT_TRY(ctx->backend->upload(ctx, a->labels, b->y, (size_t)b->n * sizeof *a->labels));
+  GRAFT_TRY(ctx->backend->metrics_update(ctx, b->n, net->num_classes, logits, a->labels, a->counts));
   graft_xent_desc d = *a->xent;
   d.n = b->n;
-  float loss = 0.0f;
-  GRAFT_TRY(ctx->backend->xent_forward(ctx, &d, logits, b->y, &loss));
-  a->loss_sum += (double)loss * b->n;
-  a->seen += (size_t)b->n;
-  return GRAFT_OK;
+  a->rows[i] = b->n;
+  return ctx->backend->xent_forward(ctx, &d, logits, a->labels, &a->losses[i]);
 }
 
 graft_status graft_evaluate(graft_net *net, graft_ctx *ctx, graft_loader *loader, const graft_xent_desc *xent,
                             graft_metrics *out) {
   int k = net->num_classes;
-  cls_acc a = {.xent = xent, .counts = calloc(GRAFT_METRICS_COUNTS(k), sizeof(uint64_t))};
-  if (!a.counts) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory for metric counters");
-  graft_status s = eval_pass(net, ctx, loader, cls_batch, &a);
-  if (s == GRAFT_OK) s = graft_metrics_classification(out, k, a.counts, a.seen ? a.loss_sum / (double)a.seen : NAN);
-  free(a.counts);
+  size_t ncounts = GRAFT_METRICS_COUNTS(k), nb = graft_loader_batches(loader);
+  pass_mem mem = {.ctx = ctx};
+  cls_acc a = {.xent = xent, .batches = nb, .rows = calloc(nb ? nb : 1, sizeof(int))};
+  uint64_t *counts = calloc(ncounts, sizeof(uint64_t));
+  float *losses = calloc(nb ? nb : 1, sizeof(float));
+  graft_status s = a.rows && counts && losses ? GRAFT_OK : GRAFT_ENOMEM;
+  if (s != GRAFT_OK) GRAFT_ERROR("out of memory for metric counters");
+  if (s == GRAFT_OK) s = pass_alloc(&mem, 0, ncounts * sizeof(uint64_t), (void **)&a.counts);
+  if (s == GRAFT_OK) s = pass_alloc(&mem, 1, (size_t)net->batch * sizeof(int32_t), (void **)&a.labels);
+  if (s == GRAFT_OK) s = pass_alloc(&mem, 2, nb * sizeof(float), (void **)&a.losses);
+  if (s == GRAFT_OK) s = eval_pass(net, ctx, loader, cls_batch, &a);
+  if (s == GRAFT_OK) s = ctx->backend->download(ctx, counts, a.counts, ncounts * sizeof(uint64_t));
+  if (s == GRAFT_OK) s = ctx->backend->download(ctx, losses, a.losses, nb * sizeof(float));
+  if (s == GRAFT_OK) s = ctx->backend->sync(ctx);
+  if (s == GRAFT_OK) {
+    double loss_sum = 0.0;
+    size_t seen = 0;
+    for (size_t i = 0; i < nb; i++) {
+      loss_sum += (double)losses[i] * a.rows[i];
+      seen += (size_t)a.rows[i];
+    }
+    s = graft_metrics_classification(out, k, counts, seen ? loss_sum / (double)seen : NAN);
+  }
+  pass_free(&mem);
+  free(a.rows);
+  free(counts);
+  free(losses);
   return s;
 }
 
 typedef struct {
-  const float *ys; /* targets by sample index */
-  float *target;   /* (batch) */
-  double sums[GRAFT_METRICS_SUMS];
+  const float *ys;     /* targets by sample index */
+  float *host_target;  /* (batch) host */
+  float *target;       /* (batch) backend memory */
+  double *sums;        /* (GRAFT_METRICS_SUMS) backend memory */
 } reg_acc;
 
-static graft_status reg_batch(void *p, graft_net *net, graft_ctx *ctx, const graft_batch *b) {
+static graft_status reg_batch(void *p, graft_net *net, graft_ctx *ctx, const graft_batch *b, size_t i) {
+  (void)i;
   reg_acc *a = p;
-  for (int i = 0; i < b->n; i++) a->target[i] = a->ys[b->index[i]];
+  for (int j = 0; j < b->n; j++) a->host_target[j] = a->ys[b->index[j]];
+  GRAFT_TRY(ctx->backend->upload(ctx, a->target, a->host_target, (size_t)b->n * sizeof(float)));
   return ctx->backend->metrics_update_regression(ctx, b->n, graft_net_act(net, net->output), a->target, a->sums);
 }
 
 graft_status graft_evaluate_regression(graft_net *net, graft_ctx *ctx, graft_loader *loader, const float *ys,
                                        graft_metrics *out) {
-  reg_acc a = {.ys = ys, .target = malloc((size_t)net->batch * sizeof(float))};
-  if (!a.target) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory for regression targets");
-  graft_status s = eval_pass(net, ctx, loader, reg_batch, &a);
+  pass_mem mem = {.ctx = ctx};
+  reg_acc a = {.ys = ys, .host_target = malloc((size_t)net->batch * sizeof(float))};
+  double sums[GRAFT_METRICS_SUMS] = {0};
+  graft_status s = a.host_target ? GRAFT_OK : GRAFT_ENOMEM;
+  if (s != GRAFT_OK) GRAFT_ERROR("out of memory for regression targets");
+  if (s == GRAFT_OK) s = pass_alloc(&mem, 0, (size_t)net->batch * sizeof(float), (void **)&a.target);
+  if (s == GRAFT_OK) s = pass_alloc(&mem, 1, sizeof sums, (void **)&a.sums);
+  if (s == GRAFT_OK) s = eval_pass(net, ctx, loader, reg_batch, &a);
+  if (s == GRAFT_OK) s = ctx->backend->download(ctx, sums, a.sums, sizeof sums);
+  if (s == GRAFT_OK) s = ctx->backend->sync(ctx);
   /* The loss of a regression head is its mean squared error. */
-  if (s == GRAFT_OK) s = graft_metrics_regression(out, a.sums, a.sums[2] > 0 ? a.sums[0] / a.sums[2] : NAN);
-  free(a.target);
+  if (s == GRAFT_OK) s = graft_metrics_regression(out, sums, sums[2] > 0 ? sums[0] / sums[2] : NAN);
+  pass_free(&mem);
+  free(a.host_target);
   return s;
 }
 

@@ -96,24 +96,6 @@ static void configure_slots(graft_net *net, const graft_train_opts *o, int froze
   }
 }
 
-/* Scales gradients so their global L2 norm is at most max_norm (as
- * torch.nn.utils.clip_grad_norm_). Frozen slots do not count. */
-static void clip_gradients(graft_net *net, float max_norm) {
-  double sq = 0.0;
-  for (int i = 0; i < net->nslots; i++) {
-    if (net->slots[i].frozen) continue;
-    const float *g = net->grad.data + net->slots[i].offset;
-    for (size_t j = 0; j < net->slots[i].count; j++) sq += (double)g[j] * g[j];
-  }
-  double norm = sqrt(sq);
-  if (norm <= max_norm) return;
-  float scale = (float)(max_norm / (norm + 1e-6));
-  for (int i = 0; i < net->nslots; i++) {
-    float *g = net->grad.data + net->slots[i].offset;
-    for (size_t j = 0; j < net->slots[i].count; j++) g[j] *= scale;
-  }
-}
-
 typedef struct {
   const graft_train_opts *o;
   char dir[4096];
@@ -143,6 +125,7 @@ static void run_free(run_state *r) {
   graft_loader_free(&r->val_loader);
   graft_trainer_free(&r->tr);
   graft_net_free(&r->net);
+  graft_ctx_close(&r->ctx);
   graft_dataset_free(&r->ds);
   graft_regression_free(&r->reg);
   free(r->batch_targets);
@@ -225,6 +208,17 @@ static graft_status save_checkpoint(run_state *r) {
   return graft_checkpoint_save(path, &r->net, &r->tr, &r->pr, r->meta, r->n_meta);
 }
 
+static void *pinned_alloc(void *user, size_t bytes) {
+  const graft_ctx *ctx = user;
+  void *p = NULL;
+  return ctx->backend->host_alloc(&p, bytes) == GRAFT_OK ? p : NULL;
+}
+
+static void pinned_free(void *user, void *ptr) {
+  const graft_ctx *ctx = user;
+  ctx->backend->host_free(ptr);
+}
+
 /* Opens the dataset and the validation loader, and the training loader
  * unless only evaluating. */
 static graft_status open_data(run_state *r, int with_train) {
@@ -265,6 +259,12 @@ static graft_status open_data(run_state *r, int with_train) {
   lo.train = 1;
   lo.drop_last = 1;
   lo.balanced = o->balanced_sampler;
+  if (!r->ctx.backend->host_memory) {
+    /* Batches in pinned memory copy to the device without staging. */
+    lo.alloc.alloc = pinned_alloc;
+    lo.alloc.free = pinned_free;
+    lo.alloc.user = &r->ctx;
+  }
   if (with_train) GRAFT_TRY(graft_loader_open(&r->train_loader, r->train_split, &lo));
   lo.train = 0;
   lo.drop_last = 0;
@@ -285,8 +285,7 @@ static graft_status make_class_weights(run_state *r) {
   for (int c = 0; c < k; c++)
     r->class_weight[c] = count[c] ? (float)((double)r->ds.train.n / ((double)k * (double)count[c])) : 0.0f;
   free(count);
-  r->tr.xent.class_weight = r->class_weight;
-  return GRAFT_OK;
+  return graft_trainer_set_class_weight(&r->tr, r->class_weight);
 }
 
 static void progress_line(run_state *r, int epoch, size_t batch, size_t nbatches, double loss, double ips,
@@ -316,7 +315,7 @@ static graft_status train_epoch(run_state *r, int epoch) {
     GRAFT_TRY(graft_loader_next(&r->train_loader, &batch));
     if (!batch) break;
     if (b < (size_t)r->pr.batch) continue; /* resumed mid-epoch: these are done */
-    memcpy(graft_net_act(&r->net, r->net.input), batch->x, r->net.values[r->net.input].count * sizeof(float));
+    GRAFT_TRY(graft_net_write_act(&r->net, r->net.input, batch->x, r->net.values[r->net.input].count));
     r->tr.opt.lr = (float)graft_schedule_lr(&r->sched, r->pr.step);
     float loss = 0.0f;
     if (o->regression) {
@@ -335,7 +334,7 @@ static graft_status train_epoch(run_state *r, int epoch) {
       GRAFT_WARN("loss is %f at epoch %d step %zu: step skipped (%lld so far)", (double)loss, epoch + 1, b + 1,
                  (long long)r->pr.skipped);
     } else {
-      if (o->clip_grad_norm > 0.0f) clip_gradients(&r->net, o->clip_grad_norm);
+      if (o->clip_grad_norm > 0.0f) GRAFT_TRY(graft_trainer_clip(&r->tr, o->clip_grad_norm));
       GRAFT_TRY(graft_trainer_update(&r->tr));
       r->pr.loss_sum += loss;
       r->pr.loss_count++;
@@ -374,6 +373,8 @@ static graft_status setup(run_state *r) {
   const graft_train_opts *o = r->o;
   GRAFT_TRY(check_metric(o, "best_metric", o->best_metric));
   GRAFT_TRY(check_metric(o, "early_stop_metric", o->early_stop_metric ? o->early_stop_metric : "auto"));
+  /* The device first: the loaders put their batches in its pinned memory. */
+  GRAFT_TRY(graft_ctx_open(&r->ctx, o->device, o->threads, (graft_precision)o->precision));
   GRAFT_TRY(open_data(r, 1));
   graft_net_init(&r->net, o->batch);
   graft_model_args m = o->model;
@@ -385,8 +386,8 @@ static graft_status setup(run_state *r) {
   if (o->resume) m.weights = NULL; /* the checkpoint brings every weight */
   GRAFT_TRY(graft_model_build(&r->net, &m, o->image_size, o->image_size, 3));
   graft_net_set_bn_frozen(&r->net, o->bn_freeze);
-  graft_ctx_init_ref(&r->ctx, o->threads);
   GRAFT_TRY(graft_trainer_init(&r->tr, &r->net, &r->ctx, &o->optim, o->label_smoothing));
+  if (o->cuda_graph) GRAFT_TRY(graft_trainer_enable_graph(&r->tr));
   if (o->balanced_loss) GRAFT_TRY(make_class_weights(r));
   if (o->ema_decay > 0.0f) GRAFT_TRY(graft_trainer_enable_ema(&r->tr, o->ema_decay));
   size_t nb = graft_loader_batches(&r->train_loader);
@@ -547,15 +548,16 @@ graft_status graft_eval_run(const graft_train_opts *o, int json) {
   m.strict = 1;
   graft_metrics mt;
   graft_metrics_init(&mt);
-  graft_status s = open_data(r, 0);
+  graft_status s = graft_ctx_open(&r->ctx, o->device, o->threads, (graft_precision)o->precision);
+  if (s == GRAFT_OK) s = open_data(r, 0);
   if (s == GRAFT_OK) {
     m.num_classes = o->regression ? 1 : graft_dataset_num_classes(&r->ds);
     s = graft_model_build(&r->net, &m, o->image_size, o->image_size, 3);
   }
-  graft_ctx_init_ref(&r->ctx, o->threads);
   graft_xent_desc xent = {.n = o->batch, .k = r->net.num_classes, .label_smoothing = o->label_smoothing,
                           .ignore_index = -100, .class_weight = NULL};
   void *workspace = NULL;
+  if (s == GRAFT_OK) s = graft_net_place(&r->net, &r->ctx);
   if (s == GRAFT_OK) s = graft_ctx_reserve_workspace(&r->ctx, graft_net_workspace_bytes(&r->net, &r->ctx), &workspace);
   r->tr.xent = xent;
   if (s == GRAFT_OK) s = evaluate(r, &mt);
@@ -575,8 +577,8 @@ graft_status graft_eval_run(const graft_train_opts *o, int json) {
     }
   }
   graft_metrics_free(&mt);
+  graft_ctx_release_workspace(&r->ctx, workspace);
   run_free(r);
-  free(workspace);
   free(r);
   return s;
 }

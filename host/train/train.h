@@ -63,6 +63,9 @@ typedef struct {
   int quiet;
   int nan_skip;         /* nan_policy=skip; else stop */
   int threads;
+  const char *device;   /* "auto", "cpu", "gpu" (core/ctx.h graft_ctx_open) */
+  int precision;        /* graft_precision */
+  int cuda_graph;       /* replay each training step as a captured CUDA graph */
   const graft_config *config; /* resolved config, stored as config.ini in the run (may be NULL) */
 } graft_train_opts;
 

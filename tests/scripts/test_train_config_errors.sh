@@ -47,4 +47,13 @@ expect "unknown choice on the command line" 2 "command line: optimizer = adam: e
 expect "argument that is not key=value" 2 "command line: unexpected argument 'lr'" -c "$src/configs/fmnist-resnet20.ini" data="$d/fm" lr
 expect "data folder that does not exist" 1 "$d/nonexistent: dataset folder not found" \
   -c "$src/configs/fmnist-resnet20.ini" data="$d/nonexistent"
+# A device that is not there: the build with the CUDA backend finds no GPU
+# here, the build without it says it has none. Either way nothing is made.
+if [ -z "$(command -v nvidia-smi)" ]; then
+  expect "device=gpu without a GPU" 1 "CUDA" -c "$src/configs/fmnist-resnet20.ini" data="$d/fm" device=gpu
+fi
+expect "precision=bf16 on the CPU" 1 "precision=bf16 needs device=gpu" \
+  -c "$src/configs/fmnist-resnet20.ini" data="$d/fm" device=cpu precision=bf16
+expect "cuda_graph=1 on the CPU" 1 "cannot capture a step" \
+  -c "$src/configs/fmnist-resnet20.ini" data="$d/fm" device=cpu cuda_graph=1
 finish
