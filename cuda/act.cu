@@ -1,25 +1,33 @@
 /* act.cu: pointwise activations on the device. The arithmetic is
  * graft_act_value / graft_act_grad from math.h, the functions the CPU
  * reference runs; the backward product is rounded on its own before the
- * add (no fused multiply-add), as the reference rounds it. */
+ * add (no fused multiply-add), as the reference rounds it. x, y, dy and dx
+ * are activations, stored as ctx->act_dtype (act_io.cuh): each element is
+ * widened to fp32, computed on, and rounded once when stored. */
+#include "act_io.cuh"
 #include "gpu_impl.h"
 #include "ops/math.h"
 #include "ops_gpu.h"
 
+template <typename T>
 static __global__ void act_forward_kernel(int act, float slope, int64_t n,
-                                          const float *__restrict__ x, /* (n) */
-                                          float *__restrict__ y)       /* (n) */
+                                          const T *__restrict__ x, /* (n) */
+                                          T *__restrict__ y)       /* (n) */
 {
-  GRAFT_GRID_STRIDE_LOOP(i, n) y[i] = graft_act_value(act, slope, x[i]);
+  GRAFT_GRID_STRIDE_LOOP(i, n) act_st(y, i, graft_act_value(act, slope, act_ld(x, i)));
 }
 
+template <typename T>
 static __global__ void act_backward_kernel(int act, float slope, int64_t n,
-                                           const float *__restrict__ x,  /* (n) */
-                                           const float *__restrict__ y,  /* (n) */
-                                           const float *__restrict__ dy, /* (n) */
-                                           float *__restrict__ dx)       /* (n) accumulated */
+                                           const T *__restrict__ x,  /* (n) */
+                                           const T *__restrict__ y,  /* (n) */
+                                           const T *__restrict__ dy, /* (n) */
+                                           T *__restrict__ dx)       /* (n) accumulated */
 {
-  GRAFT_GRID_STRIDE_LOOP(i, n) dx[i] += graft_mul_rn(dy[i], graft_act_grad(act, slope, x[i], y[i]));
+  GRAFT_GRID_STRIDE_LOOP(i, n) {
+    const float g = graft_act_grad(act, slope, act_ld(x, i), act_ld(y, i));
+    act_st(dx, i, act_ld(dx, i) + graft_mul_rn(act_ld(dy, i), g));
+  }
 }
 
 static graft_status act_check(const char *op, graft_act act, int64_t n, const void *a,
@@ -39,7 +47,10 @@ extern "C" graft_status graft_act_forward_gpu(graft_ctx *ctx, graft_act act, flo
   GRAFT_TRY(act_check("act_forward", act, n, x, y));
   if (n == 0) return GRAFT_OK;
   graft_gpu *g = graft_gpu_of(ctx);
-  act_forward_kernel<<<graft_grid_1d(n), GRAFT_BLOCK, 0, g->stream>>>((int)act, slope, n, x, y);
+  GRAFT_ACT_DISPATCH(ctx, {
+    act_forward_kernel<T><<<graft_grid_1d(n), GRAFT_BLOCK, 0, g->stream>>>(
+        (int)act, slope, n, act_ptr<T>(x), act_ptr<T>(y));
+  });
   GRAFT_LAUNCH_CHECK(g);
   return GRAFT_OK;
 }
@@ -55,8 +66,10 @@ extern "C" graft_status graft_act_backward_gpu(graft_ctx *ctx, graft_act act, fl
   if (!dx || n == 0) return GRAFT_OK;
   if (!dy) GRAFT_FAIL(GRAFT_EINVAL, "act_backward: NULL dy");
   graft_gpu *g = graft_gpu_of(ctx);
-  act_backward_kernel<<<graft_grid_1d(n), GRAFT_BLOCK, 0, g->stream>>>((int)act, slope, n, x, y,
-                                                                       dy, dx);
+  GRAFT_ACT_DISPATCH(ctx, {
+    act_backward_kernel<T><<<graft_grid_1d(n), GRAFT_BLOCK, 0, g->stream>>>(
+        (int)act, slope, n, act_ptr<T>(x), act_ptr<T>(y), act_ptr<T>(dy), act_ptr<T>(dx));
+  });
   GRAFT_LAUNCH_CHECK(g);
   return GRAFT_OK;
 }

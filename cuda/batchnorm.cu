@@ -20,41 +20,52 @@
  * two large numbers. The elementwise passes round each product on its own
  * (graft_mul_rn), as the reference does, so that given the same
  * coefficients they produce the same floats. Stages 1 and 2 live in
- * batchnorm_impl.cuh, shared with the fused ops of bn_act.cu. */
+ * batchnorm_impl.cuh, shared with the fused ops of bn_act.cu.
+ *
+ * x, y, dy and dx are stored as ctx->act_dtype (ops.h); the kernels that
+ * touch them are templates over the element type T, instantiated by
+ * GRAFT_ACT_DISPATCH. In bf16 each value is widened on load, everything is
+ * computed in fp32 as with fp32 storage, and each value written is rounded
+ * once: y from its fp32 value, dx after its fp32 add (dx += ... reads the
+ * bf16 dx, adds in fp32 and rounds the sum). */
 #include "batchnorm_impl.cuh"
 #include "ops/math.h"
 
 /* y = (x - mean) * scale + shift. */
+template <typename T>
 static __global__ void bn_normalize_kernel(int64_t total, int c,
-                                           const float *__restrict__ x,     /* (M, C) */
+                                           const T *__restrict__ x,         /* (M, C) */
                                            const float *__restrict__ mean,  /* (C) */
                                            const float *__restrict__ scale, /* (C) */
                                            const float *__restrict__ shift, /* (C) */
-                                           float *__restrict__ y)           /* (M, C) */
+                                           T *__restrict__ y)               /* (M, C) */
 {
   GRAFT_GRID_STRIDE_LOOP(e, total) {
     const int ch = (int)(e % c);
-    y[e] = graft_mul_rn(x[e] - mean[ch], scale[ch]) + shift[ch];
+    act_st(y, e, graft_mul_rn(act_ld(x, e) - mean[ch], scale[ch]) + shift[ch]);
   }
 }
 
 /* dx += (dy - mdy) * a - (x - mean) * g; with g NULL the eval form
  * dx += dy * a, where x, mdy and mean are unused. */
+template <typename T>
 static __global__ void bn_dx_kernel(int64_t total, int c,
-                                    const float *__restrict__ x,    /* (M, C) or NULL */
-                                    const float *__restrict__ dy,   /* (M, C) */
+                                    const T *__restrict__ x,        /* (M, C) or NULL */
+                                    const T *__restrict__ dy,       /* (M, C) */
                                     const float *__restrict__ mdy,  /* (C) or NULL */
                                     const float *__restrict__ a,    /* (C) */
                                     const float *__restrict__ mean, /* (C) or NULL */
                                     const float *__restrict__ g,    /* (C) or NULL */
-                                    float *__restrict__ dx)         /* (M, C) accumulated */
+                                    T *__restrict__ dx)             /* (M, C) accumulated */
 {
   GRAFT_GRID_STRIDE_LOOP(e, total) {
     const int ch = (int)(e % c);
     if (g)
-      dx[e] += graft_mul_rn(dy[e] - mdy[ch], a[ch]) - graft_mul_rn(x[e] - mean[ch], g[ch]);
+      act_st(dx, e,
+             act_ld(dx, e) + (graft_mul_rn(act_ld(dy, e) - mdy[ch], a[ch]) -
+                              graft_mul_rn(act_ld(x, e) - mean[ch], g[ch])));
     else
-      dx[e] += graft_mul_rn(dy[e], a[ch]);
+      act_st(dx, e, act_ld(dx, e) + graft_mul_rn(act_ld(dy, e), a[ch]));
   }
 }
 
@@ -79,15 +90,18 @@ extern "C" graft_status graft_bn_forward_train_gpu(graft_ctx *ctx, const graft_b
   bn_scratch s;
   GRAFT_TRY(bn_scratch_get(ctx, op, d->m, d->c, &s));
   graft_gpu *g = graft_gpu_of(ctx);
-  GRAFT_TRY(bn_sums(g, d->m, d->c, &s, 1, bn_plain{x}, x, NULL));
-  bn_train_stats_kernel<<<bn_channel_blocks(d->c), GRAFT_BLOCK, 0, g->stream>>>(
-      d->m, d->c, s.chunks, (double)d->eps, (double)d->momentum, x, gamma, s.s1, s.s2,
-      running_mean, running_var, save_mean, save_invstd, s.coef);
-  GRAFT_LAUNCH_CHECK(g);
   const int64_t total = d->m * d->c;
-  bn_normalize_kernel<<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
-      total, d->c, x, save_mean, s.coef, beta, y);
-  GRAFT_LAUNCH_CHECK(g);
+  GRAFT_ACT_DISPATCH(ctx, {
+    const T *xt = act_ptr<T>(x); /* (M, C) */
+    GRAFT_TRY(bn_sums(g, d->m, d->c, &s, 1, bn_plain<T>{xt}, xt, NULL));
+    bn_train_stats_kernel<T><<<bn_channel_blocks(d->c), GRAFT_BLOCK, 0, g->stream>>>(
+        d->m, d->c, s.chunks, (double)d->eps, (double)d->momentum, xt, gamma, s.s1, s.s2,
+        running_mean, running_var, save_mean, save_invstd, s.coef);
+    GRAFT_LAUNCH_CHECK(g);
+    bn_normalize_kernel<T><<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
+        total, d->c, xt, save_mean, s.coef, beta, act_ptr<T>(y));
+    GRAFT_LAUNCH_CHECK(g);
+  });
   return GRAFT_OK;
 }
 
@@ -106,13 +120,15 @@ extern "C" graft_status graft_bn_forward_eval_gpu(graft_ctx *ctx, const graft_bn
   bn_scratch s;
   GRAFT_TRY(bn_scratch_get(ctx, op, d->m, d->c, &s));
   graft_gpu *g = graft_gpu_of(ctx);
-  bn_eval_coef_kernel<<<bn_channel_blocks(d->c), GRAFT_BLOCK, 0, g->stream>>>(
-      d->c, 0, 0, (double)d->eps, gamma, running_var, NULL, NULL, NULL, NULL, s.coef);
-  GRAFT_LAUNCH_CHECK(g);
   const int64_t total = d->m * d->c;
-  bn_normalize_kernel<<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
-      total, d->c, x, running_mean, s.coef, beta, y);
-  GRAFT_LAUNCH_CHECK(g);
+  GRAFT_ACT_DISPATCH(ctx, {
+    bn_eval_coef_kernel<<<bn_channel_blocks(d->c), GRAFT_BLOCK, 0, g->stream>>>(
+        d->c, 0, 0, (double)d->eps, gamma, running_var, NULL, NULL, NULL, NULL, s.coef);
+    GRAFT_LAUNCH_CHECK(g);
+    bn_normalize_kernel<T><<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
+        total, d->c, act_ptr<T>(x), running_mean, s.coef, beta, act_ptr<T>(y));
+    GRAFT_LAUNCH_CHECK(g);
+  });
   return GRAFT_OK;
 }
 
@@ -134,18 +150,21 @@ extern "C" graft_status graft_bn_backward_train_gpu(graft_ctx *ctx, const graft_
   bn_scratch s;
   GRAFT_TRY(bn_scratch_get(ctx, op, d->m, d->c, &s));
   graft_gpu *g = graft_gpu_of(ctx);
-  /* s1 = sum dy, s2 = sum dy * (x - mean) */
-  GRAFT_TRY(bn_sums(g, d->m, d->c, &s, 0, bn_plain{dy}, x, save_mean));
-  bn_grad_coef_kernel<<<bn_channel_blocks(d->c), GRAFT_BLOCK, 0, g->stream>>>(
-      d->m, d->c, s.chunks, gamma, save_invstd, s.s1, s.s2, dgamma, dbeta, s.coef);
-  GRAFT_LAUNCH_CHECK(g);
-  if (dx) {
-    const int64_t total = d->m * d->c;
-    const float *a = s.coef, *mdy = s.coef + d->c, *gc = s.coef + 2 * d->c; /* (C) each */
-    bn_dx_kernel<<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(total, d->c, x, dy, mdy, a,
-                                                                      save_mean, gc, dx);
+  const int64_t total = d->m * d->c;
+  const float *a = s.coef, *mdy = s.coef + d->c, *gc = s.coef + 2 * d->c; /* (C) each */
+  GRAFT_ACT_DISPATCH(ctx, {
+    const T *xt = act_ptr<T>(x), *dyt = act_ptr<T>(dy); /* (M, C) each */
+    /* s1 = sum dy, s2 = sum dy * (x - mean) */
+    GRAFT_TRY(bn_sums(g, d->m, d->c, &s, 0, bn_plain<T>{dyt}, xt, save_mean));
+    bn_grad_coef_kernel<<<bn_channel_blocks(d->c), GRAFT_BLOCK, 0, g->stream>>>(
+        d->m, d->c, s.chunks, gamma, save_invstd, s.s1, s.s2, dgamma, dbeta, s.coef);
     GRAFT_LAUNCH_CHECK(g);
-  }
+    if (dx) {
+      bn_dx_kernel<T><<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
+          total, d->c, xt, dyt, mdy, a, save_mean, gc, act_ptr<T>(dx));
+      GRAFT_LAUNCH_CHECK(g);
+    }
+  });
   return GRAFT_OK;
 }
 
@@ -168,17 +187,21 @@ extern "C" graft_status graft_bn_backward_eval_gpu(graft_ctx *ctx, const graft_b
   bn_scratch s;
   GRAFT_TRY(bn_scratch_get(ctx, op, d->m, d->c, &s));
   graft_gpu *g = graft_gpu_of(ctx);
-  /* s1 = sum dy, s2 = sum dy * (x - running_mean) */
-  if (want_params) GRAFT_TRY(bn_sums(g, d->m, d->c, &s, 0, bn_plain{dy}, x, running_mean));
-  bn_eval_coef_kernel<<<bn_channel_blocks(d->c), GRAFT_BLOCK, 0, g->stream>>>(
-      d->c, s.chunks, 1, (double)d->eps, gamma, running_var, want_params ? s.s1 : NULL,
-      want_params ? s.s2 : NULL, dgamma, dbeta, s.coef);
-  GRAFT_LAUNCH_CHECK(g);
-  if (dx) {
-    const int64_t total = d->m * d->c;
-    bn_dx_kernel<<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(total, d->c, NULL, dy, NULL,
-                                                                      s.coef, NULL, NULL, dx);
+  const int64_t total = d->m * d->c;
+  GRAFT_ACT_DISPATCH(ctx, {
+    const T *dyt = act_ptr<T>(dy); /* (M, C) */
+    /* s1 = sum dy, s2 = sum dy * (x - running_mean) */
+    if (want_params)
+      GRAFT_TRY(bn_sums(g, d->m, d->c, &s, 0, bn_plain<T>{dyt}, act_ptr<T>(x), running_mean));
+    bn_eval_coef_kernel<<<bn_channel_blocks(d->c), GRAFT_BLOCK, 0, g->stream>>>(
+        d->c, s.chunks, 1, (double)d->eps, gamma, running_var, want_params ? s.s1 : NULL,
+        want_params ? s.s2 : NULL, dgamma, dbeta, s.coef);
     GRAFT_LAUNCH_CHECK(g);
-  }
+    if (dx) {
+      bn_dx_kernel<T><<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
+          total, d->c, (const T *)NULL, dyt, NULL, s.coef, NULL, NULL, act_ptr<T>(dx));
+      GRAFT_LAUNCH_CHECK(g);
+    }
+  });
   return GRAFT_OK;
 }

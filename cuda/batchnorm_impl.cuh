@@ -8,12 +8,20 @@
  * Stage 1, bn_sums_kernel, reads the first summand through a loader, a
  * functor float operator()(int64_t e) const over the (M, C) elements: a
  * plain tensor (bn_plain), or a value made on the fly, such as the
- * gradient that reaches a fused batch norm through its activation. */
+ * gradient that reaches a fused batch norm through its activation.
+ *
+ * Activations are stored as ctx->act_dtype (ops.h): the kernels that touch
+ * them are templates over the element type T (float or graft_bf16, see
+ * act_io.cuh) and read them widened to fp32 through act_ld, so the sums,
+ * statistics and coefficients are computed as in fp32 storage. The
+ * per-channel values (gamma, statistics, parameter gradients, the
+ * workspace) are always fp32 or double. */
 #ifndef GRAFT_CUDA_BATCHNORM_IMPL_CUH
 #define GRAFT_CUDA_BATCHNORM_IMPL_CUH
 
 #include <math.h>
 
+#include "act_io.cuh"
 #include "gpu_impl.h"
 #include "ops_gpu.h"
 
@@ -74,21 +82,21 @@ static inline graft_status bn_check(const char *op, const graft_bn_desc *d, int 
   return GRAFT_OK;
 }
 
-/* The loader of a plain tensor. */
-struct bn_plain {
-  const float *p; /* (M, C) */
-  __device__ float operator()(int64_t e) const { return p[e]; }
+/* The loader of a plain activation tensor of element type T. */
+template <typename T> struct bn_plain {
+  const T *p; /* (M, C) */
+  __device__ float operator()(int64_t e) const { return act_ld(p, e); }
 };
 
 /* Stage 1. For channel ch and chunk k (rows [m*k/chunks, m*(k+1)/chunks)):
  * s1[k, ch] = sum (u - ku) and s2[k, ch] = sum (u - ku) * (v - kv), where
  * u is read through the loader, ku is u's first row when ku_first_row is
  * set and 0 otherwise, and kv is v's first row when kv is NULL and kv[ch]
- * otherwise. */
-template <class Load>
+ * otherwise. v is an activation (element type T). */
+template <typename T, class Load>
 static __global__ void bn_sums_kernel(int64_t m, int c, int chunks, int ku_first_row,
                                       Load u,                       /* (M, C) */
-                                      const float *__restrict__ v,  /* (M, C) */
+                                      const T *__restrict__ v,      /* (M, C) */
                                       const float *__restrict__ kv, /* (C) or NULL */
                                       double *__restrict__ s1,      /* (chunks, C) */
                                       double *__restrict__ s2)      /* (chunks, C) */
@@ -99,12 +107,12 @@ static __global__ void bn_sums_kernel(int64_t m, int c, int chunks, int ku_first
   double a1 = 0.0, a2 = 0.0;
   if (ch < c) {
     const double ku = ku_first_row ? (double)u(ch) : 0.0;
-    const double kvc = kv ? (double)kv[ch] : (double)v[ch];
+    const double kvc = kv ? (double)kv[ch] : (double)act_ld(v, ch);
     const int64_t r0 = m * k / chunks, r1 = m * (k + 1) / chunks;
     for (int64_t r = r0 + threadIdx.y; r < r1; r += BN_ROWS) {
       const double du = (double)u(r * c + ch) - ku;
       a1 += du;
-      a2 += du * ((double)v[r * c + ch] - kvc);
+      a2 += du * ((double)act_ld(v, r * c + ch) - kvc);
     }
   }
   p1[threadIdx.y][threadIdx.x] = a1;
@@ -121,16 +129,16 @@ static __global__ void bn_sums_kernel(int64_t m, int c, int chunks, int ku_first
   }
 }
 
-template <class Load>
+template <typename T, class Load>
 static graft_status bn_sums(graft_gpu *g, int64_t m, int c, const bn_scratch *s, int ku_first_row,
                             Load u,          /* (M, C) */
-                            const float *v,  /* (M, C) */
+                            const T *v,      /* (M, C) activation */
                             const float *kv) /* (C) or NULL */
 {
   dim3 grid((unsigned)((c + BN_CH - 1) / BN_CH), (unsigned)s->chunks);
-  bn_sums_kernel<Load><<<grid, dim3(BN_CH, BN_ROWS), 0, g->stream>>>(m, c, s->chunks,
-                                                                     ku_first_row, u, v, kv,
-                                                                     s->s1, s->s2);
+  bn_sums_kernel<T, Load><<<grid, dim3(BN_CH, BN_ROWS), 0, g->stream>>>(m, c, s->chunks,
+                                                                        ku_first_row, u, v, kv,
+                                                                        s->s1, s->s2);
   GRAFT_LAUNCH_CHECK(g);
   return GRAFT_OK;
 }
@@ -150,9 +158,11 @@ static __device__ void bn_total(int chunks, int c, int ch,
 }
 
 /* Stage 2 of the training forward: batch statistics, saved mean and invstd,
- * running statistics, and the scale gamma * invstd into coef[0, ch]. */
+ * running statistics, and the scale gamma * invstd into coef[0, ch]. The
+ * sums were taken about x's first row, which is read again here. */
+template <typename T>
 static __global__ void bn_train_stats_kernel(int64_t m, int c, int chunks, double eps, double mom,
-                                             const float *__restrict__ x,     /* (M, C) row 0 */
+                                             const T *__restrict__ x,         /* (M, C) row 0 */
                                              const float *__restrict__ gamma, /* (C) */
                                              const double *__restrict__ s1,   /* (chunks, C) */
                                              const double *__restrict__ s2,   /* (chunks, C) */
@@ -167,7 +177,7 @@ static __global__ void bn_train_stats_kernel(int64_t m, int c, int chunks, doubl
   double t1, t2;
   bn_total(chunks, c, ch, s1, s2, &t1, &t2);
   const double dm = t1 / (double)m;
-  const double mu = (double)x[ch] + dm;
+  const double mu = (double)act_ld(x, ch) + dm;
   double var = t2 / (double)m - dm * dm;
   if (var < 0.0) var = 0.0;
   const double invstd = 1.0 / sqrt(var + eps);

@@ -10,10 +10,7 @@
 struct bce_term {
   const float *x; /* (n) logits */
   const float *t; /* (n) targets */
-  __device__ float operator()(int64_t i) const {
-    const float v = x[i];
-    return fmaxf(v, 0.0f) - graft_mul_rn(v, t[i]) + log1pf(expf(-fabsf(v)));
-  }
+  __device__ double operator()(int64_t i) const { return graft_bce_term(x[i], t[i]); }
 };
 
 static __global__ void bce_backward_kernel(int64_t n,

@@ -17,37 +17,47 @@
  *    and the add's gradients are written and read back).
  * The passes round each product on its own (graft_mul_rn), as the
  * reference does. Nothing is allocated; the sums and coefficients live in
- * the context's workspace, as in batchnorm.cu. */
+ * the context's workspace, as in batchnorm.cu.
+ *
+ * x, residual, y, dy, dx and dresidual are stored as ctx->act_dtype
+ * (ops.h): the kernels are templates over the element type T, instantiated
+ * by GRAFT_ACT_DISPATCH. In bf16 each value is widened on load and
+ * everything is computed in fp32; y is rounded once from its fp32 value,
+ * and dx and dresidual are read, added to in fp32 and rounded back. The
+ * ReLU mask is read from the stored y: rounding to bf16 keeps the sign and
+ * keeps zero zero, so y > 0 is the same test as before the rounding. */
 #include "batchnorm_impl.cuh"
 #include "ops/math.h"
 
 /* The loader of dz, the gradient that reaches the batch norm through the
  * activation. For ReLU the input was positive exactly where the output is,
  * so graft_act_grad can be given y for both. */
-struct bn_act_dz {
-  const float *dy; /* (M, C) */
-  const float *y;  /* (M, C) forward output, or NULL for the identity: dz = dy */
+template <typename T> struct bn_act_dz {
+  const T *dy; /* (M, C) */
+  const T *y;  /* (M, C) forward output, or NULL for the identity: dz = dy */
   int act;
   __device__ float operator()(int64_t e) const {
-    return y ? graft_mul_rn(dy[e], graft_act_grad(act, 0.0f, y[e], y[e])) : dy[e];
+    return y ? graft_mul_rn(act_ld(dy, e), graft_act_grad(act, 0.0f, act_ld(y, e), act_ld(y, e)))
+             : act_ld(dy, e);
   }
 };
 
 /* y = act((x - mean) * scale + shift + residual), the add skipped when
  * residual is NULL. */
+template <typename T>
 static __global__ void bn_act_normalize_kernel(int64_t total, int c, int act,
-                                               const float *__restrict__ x,        /* (M, C) */
+                                               const T *__restrict__ x,            /* (M, C) */
                                                const float *__restrict__ mean,     /* (C) */
                                                const float *__restrict__ scale,    /* (C) */
                                                const float *__restrict__ shift,    /* (C) */
-                                               const float *__restrict__ residual, /* (M, C) or NULL */
-                                               float *__restrict__ y)              /* (M, C) */
+                                               const T *__restrict__ residual, /* (M, C) or NULL */
+                                               T *__restrict__ y)              /* (M, C) */
 {
   GRAFT_GRID_STRIDE_LOOP(e, total) {
     const int ch = (int)(e % c);
-    float t = graft_mul_rn(x[e] - mean[ch], scale[ch]) + shift[ch];
-    if (residual) t += residual[e];
-    y[e] = graft_act_value(act, 0.0f, t);
+    float t = graft_mul_rn(act_ld(x, e) - mean[ch], scale[ch]) + shift[ch];
+    if (residual) t += act_ld(residual, e);
+    act_st(y, e, graft_act_value(act, 0.0f, t));
   }
 }
 
@@ -55,24 +65,27 @@ static __global__ void bn_act_normalize_kernel(int64_t total, int c, int act,
  * (x - mean) * g; with g NULL the eval form dx += dz * a, where x, mdy and
  * mean are unused. dx and dres may each be NULL (the coefficients are then
  * unused when dx is). */
-static __global__ void bn_act_dx_kernel(int64_t total, int c, bn_act_dz dz_of,
-                                        const float *__restrict__ x,    /* (M, C) or NULL */
+template <typename T>
+static __global__ void bn_act_dx_kernel(int64_t total, int c, bn_act_dz<T> dz_of,
+                                        const T *__restrict__ x,        /* (M, C) or NULL */
                                         const float *__restrict__ mdy,  /* (C) or NULL */
                                         const float *__restrict__ a,    /* (C) */
                                         const float *__restrict__ mean, /* (C) or NULL */
                                         const float *__restrict__ g,    /* (C) or NULL */
-                                        float *__restrict__ dx,   /* (M, C) accumulated or NULL */
-                                        float *__restrict__ dres) /* (M, C) accumulated or NULL */
+                                        T *__restrict__ dx,   /* (M, C) accumulated or NULL */
+                                        T *__restrict__ dres) /* (M, C) accumulated or NULL */
 {
   GRAFT_GRID_STRIDE_LOOP(e, total) {
     const int ch = (int)(e % c);
     const float dz = dz_of(e);
-    if (dres) dres[e] += dz;
+    if (dres) act_st(dres, e, act_ld(dres, e) + dz);
     if (dx) {
       if (g)
-        dx[e] += graft_mul_rn(dz - mdy[ch], a[ch]) - graft_mul_rn(x[e] - mean[ch], g[ch]);
+        act_st(dx, e,
+               act_ld(dx, e) + (graft_mul_rn(dz - mdy[ch], a[ch]) -
+                                graft_mul_rn(act_ld(x, e) - mean[ch], g[ch])));
       else
-        dx[e] += graft_mul_rn(dz, a[ch]);
+        act_st(dx, e, act_ld(dx, e) + graft_mul_rn(dz, a[ch]));
     }
   }
 }
@@ -107,15 +120,18 @@ extern "C" graft_status graft_bn_act_forward_train_gpu(graft_ctx *ctx, const gra
   bn_scratch s;
   GRAFT_TRY(bn_scratch_get(ctx, op, d->m, d->c, &s));
   graft_gpu *g = graft_gpu_of(ctx);
-  GRAFT_TRY(bn_sums(g, d->m, d->c, &s, 1, bn_plain{x}, x, NULL));
-  bn_train_stats_kernel<<<bn_channel_blocks(d->c), GRAFT_BLOCK, 0, g->stream>>>(
-      d->m, d->c, s.chunks, (double)d->eps, (double)d->momentum, x, gamma, s.s1, s.s2,
-      running_mean, running_var, save_mean, save_invstd, s.coef);
-  GRAFT_LAUNCH_CHECK(g);
   const int64_t total = d->m * d->c;
-  bn_act_normalize_kernel<<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
-      total, d->c, (int)act, x, save_mean, s.coef, beta, residual, y);
-  GRAFT_LAUNCH_CHECK(g);
+  GRAFT_ACT_DISPATCH(ctx, {
+    const T *xt = act_ptr<T>(x); /* (M, C) */
+    GRAFT_TRY(bn_sums(g, d->m, d->c, &s, 1, bn_plain<T>{xt}, xt, NULL));
+    bn_train_stats_kernel<T><<<bn_channel_blocks(d->c), GRAFT_BLOCK, 0, g->stream>>>(
+        d->m, d->c, s.chunks, (double)d->eps, (double)d->momentum, xt, gamma, s.s1, s.s2,
+        running_mean, running_var, save_mean, save_invstd, s.coef);
+    GRAFT_LAUNCH_CHECK(g);
+    bn_act_normalize_kernel<T><<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
+        total, d->c, (int)act, xt, save_mean, s.coef, beta, act_ptr<T>(residual), act_ptr<T>(y));
+    GRAFT_LAUNCH_CHECK(g);
+  });
   return GRAFT_OK;
 }
 
@@ -137,13 +153,16 @@ extern "C" graft_status graft_bn_act_forward_eval_gpu(graft_ctx *ctx, const graf
   bn_scratch s;
   GRAFT_TRY(bn_scratch_get(ctx, op, d->m, d->c, &s));
   graft_gpu *g = graft_gpu_of(ctx);
-  bn_eval_coef_kernel<<<bn_channel_blocks(d->c), GRAFT_BLOCK, 0, g->stream>>>(
-      d->c, 0, 0, (double)d->eps, gamma, running_var, NULL, NULL, NULL, NULL, s.coef);
-  GRAFT_LAUNCH_CHECK(g);
   const int64_t total = d->m * d->c;
-  bn_act_normalize_kernel<<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
-      total, d->c, (int)act, x, running_mean, s.coef, beta, residual, y);
-  GRAFT_LAUNCH_CHECK(g);
+  GRAFT_ACT_DISPATCH(ctx, {
+    bn_eval_coef_kernel<<<bn_channel_blocks(d->c), GRAFT_BLOCK, 0, g->stream>>>(
+        d->c, 0, 0, (double)d->eps, gamma, running_var, NULL, NULL, NULL, NULL, s.coef);
+    GRAFT_LAUNCH_CHECK(g);
+    bn_act_normalize_kernel<T><<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
+        total, d->c, (int)act, act_ptr<T>(x), running_mean, s.coef, beta, act_ptr<T>(residual),
+        act_ptr<T>(y));
+    GRAFT_LAUNCH_CHECK(g);
+  });
   return GRAFT_OK;
 }
 
@@ -169,21 +188,25 @@ extern "C" graft_status graft_bn_act_backward_train_gpu(graft_ctx *ctx, const gr
   bn_scratch s;
   GRAFT_TRY(bn_scratch_get(ctx, op, d->m, d->c, &s));
   graft_gpu *g = graft_gpu_of(ctx);
-  const bn_act_dz dz = {dy, act == GRAFT_ACT_IDENTITY ? NULL : y, (int)act};
-  if (dx || dgamma || dbeta) {
-    /* s1 = sum dz, s2 = sum dz * (x - mean) */
-    GRAFT_TRY(bn_sums(g, d->m, d->c, &s, 0, dz, x, save_mean));
-    bn_grad_coef_kernel<<<bn_channel_blocks(d->c), GRAFT_BLOCK, 0, g->stream>>>(
-        d->m, d->c, s.chunks, gamma, save_invstd, s.s1, s.s2, dgamma, dbeta, s.coef);
-    GRAFT_LAUNCH_CHECK(g);
-  }
-  if (dx || dresidual) {
-    const int64_t total = d->m * d->c;
-    const float *a = s.coef, *mdz = s.coef + d->c, *gc = s.coef + 2 * d->c; /* (C) each */
-    bn_act_dx_kernel<<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
-        total, d->c, dz, x, mdz, a, save_mean, gc, dx, dresidual);
-    GRAFT_LAUNCH_CHECK(g);
-  }
+  const int64_t total = d->m * d->c;
+  const float *a = s.coef, *mdz = s.coef + d->c, *gc = s.coef + 2 * d->c; /* (C) each */
+  GRAFT_ACT_DISPATCH(ctx, {
+    const T *xt = act_ptr<T>(x); /* (M, C) */
+    const bn_act_dz<T> dz = {act_ptr<T>(dy), act == GRAFT_ACT_IDENTITY ? NULL : act_ptr<T>(y),
+                             (int)act};
+    if (dx || dgamma || dbeta) {
+      /* s1 = sum dz, s2 = sum dz * (x - mean) */
+      GRAFT_TRY(bn_sums(g, d->m, d->c, &s, 0, dz, xt, save_mean));
+      bn_grad_coef_kernel<<<bn_channel_blocks(d->c), GRAFT_BLOCK, 0, g->stream>>>(
+          d->m, d->c, s.chunks, gamma, save_invstd, s.s1, s.s2, dgamma, dbeta, s.coef);
+      GRAFT_LAUNCH_CHECK(g);
+    }
+    if (dx || dresidual) {
+      bn_act_dx_kernel<T><<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
+          total, d->c, dz, xt, mdz, a, save_mean, gc, act_ptr<T>(dx), act_ptr<T>(dresidual));
+      GRAFT_LAUNCH_CHECK(g);
+    }
+  });
   return GRAFT_OK;
 }
 
@@ -211,18 +234,21 @@ extern "C" graft_status graft_bn_act_backward_eval_gpu(graft_ctx *ctx, const gra
   bn_scratch s;
   GRAFT_TRY(bn_scratch_get(ctx, op, d->m, d->c, &s));
   graft_gpu *g = graft_gpu_of(ctx);
-  const bn_act_dz dz = {dy, act == GRAFT_ACT_IDENTITY ? NULL : y, (int)act};
-  /* s1 = sum dz, s2 = sum dz * (x - running_mean) */
-  if (want_params) GRAFT_TRY(bn_sums(g, d->m, d->c, &s, 0, dz, x, running_mean));
-  bn_eval_coef_kernel<<<bn_channel_blocks(d->c), GRAFT_BLOCK, 0, g->stream>>>(
-      d->c, s.chunks, 1, (double)d->eps, gamma, running_var, want_params ? s.s1 : NULL,
-      want_params ? s.s2 : NULL, dgamma, dbeta, s.coef);
-  GRAFT_LAUNCH_CHECK(g);
-  if (dx || dresidual) {
-    const int64_t total = d->m * d->c;
-    bn_act_dx_kernel<<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
-        total, d->c, dz, NULL, NULL, s.coef, NULL, NULL, dx, dresidual);
+  const int64_t total = d->m * d->c;
+  GRAFT_ACT_DISPATCH(ctx, {
+    const bn_act_dz<T> dz = {act_ptr<T>(dy), act == GRAFT_ACT_IDENTITY ? NULL : act_ptr<T>(y),
+                             (int)act};
+    /* s1 = sum dz, s2 = sum dz * (x - running_mean) */
+    if (want_params) GRAFT_TRY(bn_sums(g, d->m, d->c, &s, 0, dz, act_ptr<T>(x), running_mean));
+    bn_eval_coef_kernel<<<bn_channel_blocks(d->c), GRAFT_BLOCK, 0, g->stream>>>(
+        d->c, s.chunks, 1, (double)d->eps, gamma, running_var, want_params ? s.s1 : NULL,
+        want_params ? s.s2 : NULL, dgamma, dbeta, s.coef);
     GRAFT_LAUNCH_CHECK(g);
-  }
+    if (dx || dresidual) {
+      bn_act_dx_kernel<T><<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
+          total, d->c, dz, NULL, NULL, s.coef, NULL, NULL, act_ptr<T>(dx), act_ptr<T>(dresidual));
+      GRAFT_LAUNCH_CHECK(g);
+    }
+  });
   return GRAFT_OK;
 }

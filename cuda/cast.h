@@ -1,10 +1,13 @@
-/* cast.h: element type conversions on the device between the fp32 tensors
- * of ops.h and the bf16 copies the bf16 precision mode stages in the
- * workspace (conv_exec.cu, linear.cu). A bf16 tensor is passed as its
- * uint16_t bits, so this header needs no CUDA type. Narrowing rounds with
- * graft_round_bf16 (ops/math.h): to nearest even, the same bits the
- * host computes. Each call enqueues one kernel on ctx's stream, checks the
- * launch and returns; nothing allocates or waits. */
+/* cast.h: element type conversions on the device between fp32 and bf16,
+ * for the bf16 precision mode: the bf16 copies of fp32 tensors it stages
+ * in the workspace (convolution and linear weights, linear's dy), the bf16
+ * results it widens into fp32 (a convolution's dw), and the bf16
+ * activations it keeps in place (ops.h), to which a convolution's fp32
+ * bias is added. A bf16 tensor is passed as its uint16_t bits, so this
+ * header needs no CUDA type. Narrowing rounds with graft_round_bf16
+ * (ops/math.h): to nearest even, the same bits the host computes. Each
+ * call enqueues one kernel on ctx's stream, checks the launch and
+ * returns; nothing allocates or waits. */
 #ifndef GRAFT_CUDA_CAST_H
 #define GRAFT_CUDA_CAST_H
 
@@ -35,6 +38,13 @@ graft_status graft_cast_bf16_to_f32(graft_ctx *ctx, int64_t n,
 graft_status graft_add_bf16_to_f32(graft_ctx *ctx, int64_t n,
                                    const uint16_t *src, /* (n) bf16 */
                                    float *dst);         /* (n) accumulated */
+
+/* y[i] = bf16(float(y[i]) + bias[i % k]) over n elements: an fp32
+ * per-channel bias added in fp32 to a bf16 tensor in place, one rounding
+ * of the sum (a convolution's bf16 y, (M, K) with k = K). */
+graft_status graft_bias_add_bf16(graft_ctx *ctx, int64_t n, int k,
+                                 const float *bias, /* (k) */
+                                 uint16_t *y);      /* (n) bf16, in place */
 
 #ifdef __cplusplus
 }

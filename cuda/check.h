@@ -34,8 +34,11 @@ extern "C" {
     }                                                                                        \
   } while (0)
 
+/* A failed runtime call also leaves the thread's "last error" set, which
+ * the next launch check would report as its own: it is read off here. */
 #define GRAFT_CUDA_CHECK_OR(expr, on_fail) \
-  GRAFT_GPU_CHECK_OR(cudaError_t, cudaSuccess, cudaGetErrorString, "CUDA", expr, on_fail)
+  GRAFT_GPU_CHECK_OR(cudaError_t, cudaSuccess, cudaGetErrorString, "CUDA", expr, \
+                     (void)cudaGetLastError(); on_fail)
 #define GRAFT_CUDNN_CHECK_OR(expr, on_fail)                                                   \
   GRAFT_GPU_CHECK_OR(cudnnStatus_t, CUDNN_STATUS_SUCCESS, cudnnGetErrorString, "cuDNN", expr, \
                      on_fail)

@@ -1,13 +1,18 @@
 /* concat.cu: concatenation along channels on the device, and its backward
  * (each part's slice of the gradient added into that part). One launch per
  * part copies its (M, cs[i]) block into, or out of, columns
- * [offset, offset + cs[i]) of the (M, sum cs) tensor. */
+ * [offset, offset + cs[i]) of the (M, sum cs) tensor. Every tensor is an
+ * activation stored as ctx->act_dtype (act_io.cuh): forward moves the
+ * stored elements bit for bit; backward adds in fp32 and rounds the sum
+ * once when storing it. */
+#include "act_io.cuh"
 #include "gpu_impl.h"
 #include "ops_gpu.h"
 
+template <typename T>
 static __global__ void concat_part_kernel(int64_t m, int width, int offset, int total,
-                                          const float *__restrict__ x, /* (M, width) */
-                                          float *__restrict__ y)       /* (M, total) */
+                                          const T *__restrict__ x, /* (M, width) */
+                                          T *__restrict__ y)       /* (M, total) */
 {
   GRAFT_GRID_STRIDE_LOOP(e, m * width) {
     const int64_t r = e / width;
@@ -16,15 +21,16 @@ static __global__ void concat_part_kernel(int64_t m, int width, int offset, int 
   }
 }
 
+template <typename T>
 static __global__ void concat_part_backward_kernel(
     int64_t m, int width, int offset, int total,
-    const float *__restrict__ dy, /* (M, total) */
-    float *__restrict__ dx)       /* (M, width) accumulated */
+    const T *__restrict__ dy, /* (M, total) */
+    T *__restrict__ dx)       /* (M, width) accumulated */
 {
   GRAFT_GRID_STRIDE_LOOP(e, m * width) {
     const int64_t r = e / width;
     const int j = (int)(e - r * width);
-    dx[e] += dy[r * total + offset + j];
+    act_st(dx, e, act_ld(dx, e) + act_ld(dy, r * total + offset + j));
   }
 }
 
@@ -57,8 +63,10 @@ extern "C" graft_status graft_concat_forward_gpu(graft_ctx *ctx, int64_t m, int 
   int offset = 0;
   for (int i = 0; i < count; i++) {
     if (cs[i] > 0) {
-      concat_part_kernel<<<graft_grid_1d(m * cs[i]), GRAFT_BLOCK, 0, g->stream>>>(
-          m, cs[i], offset, total, xs[i], y);
+      GRAFT_ACT_DISPATCH(ctx, {
+        concat_part_kernel<T><<<graft_grid_1d(m * cs[i]), GRAFT_BLOCK, 0, g->stream>>>(
+            m, cs[i], offset, total, act_ptr<T>(xs[i]), act_ptr<T>(y));
+      });
       GRAFT_LAUNCH_CHECK(g);
     }
     offset += cs[i];
@@ -80,8 +88,10 @@ extern "C" graft_status graft_concat_backward_gpu(
   int offset = 0;
   for (int i = 0; i < count; i++) {
     if (cs[i] > 0 && dxs[i]) {
-      concat_part_backward_kernel<<<graft_grid_1d(m * cs[i]), GRAFT_BLOCK, 0, g->stream>>>(
-          m, cs[i], offset, total, dy, dxs[i]);
+      GRAFT_ACT_DISPATCH(ctx, {
+        concat_part_backward_kernel<T><<<graft_grid_1d(m * cs[i]), GRAFT_BLOCK, 0, g->stream>>>(
+            m, cs[i], offset, total, act_ptr<T>(dy), act_ptr<T>(dxs[i]));
+      });
       GRAFT_LAUNCH_CHECK(g);
     }
     offset += cs[i];

@@ -39,6 +39,9 @@ static int sync_switch_from_env(void) {
 extern "C" void graft_gpu_ctx_free(graft_ctx *ctx) {
   graft_gpu *g = graft_gpu_of(ctx);
   if (!g) return;
+  /* The handles and memory belong to g's device, whichever is current on
+   * the calling thread. */
+  GRAFT_CUDA_CHECK_OR(cudaSetDevice(g->device), (void)0);
   if (g->capturing) {
     /* A capture left open: end it and drop the recording, so the stream
      * can be waited for and destroyed. */
@@ -59,6 +62,8 @@ extern "C" void graft_gpu_ctx_free(graft_ctx *ctx) {
   ctx->backend = NULL;
   ctx->workspace = NULL;
   ctx->workspace_bytes = 0;
+  ctx->base_workspace = NULL;
+  ctx->base_workspace_bytes = 0;
 }
 
 extern "C" graft_status graft_gpu_ctx_init(graft_ctx *ctx, int device, size_t workspace_bytes) {
@@ -96,6 +101,10 @@ extern "C" graft_status graft_gpu_ctx_init(graft_ctx *ctx, int device, size_t wo
   ctx->threads = 1;
   ctx->workspace = g->workspace;
   ctx->workspace_bytes = bytes;
+  ctx->base_workspace = g->workspace;
+  ctx->base_workspace_bytes = bytes;
+  ctx->precision = GRAFT_PREC_FP32; /* graft_ctx_open sets the mode asked for */
+  ctx->act_dtype = GRAFT_DTYPE_F32;
   if (g->sync_launches) GRAFT_INFO("GRAFT_CUDA_SYNC=1: synchronizing after every kernel launch");
   return GRAFT_OK;
 

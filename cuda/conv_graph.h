@@ -58,10 +58,12 @@ typedef struct {
  * wrong output shape is cuDNN's to reject). io is the element type of x, w
  * and y: GRAFT_DTYPE_F32, F16 or BF16; the compute type is fp32 whatever
  * io is (fp32 accumulation). accumulate adds the result into the output
- * tensor (beta 1: y, dx or dw), else the output is overwritten (beta 0):
- * the backward directions on the caller's fp32 gradients accumulate, as
- * ops.h asks, while the forward and any output staged in the workspace
- * (a bf16 result widened afterwards) overwrite. with_bias adds a
+ * tensor (beta 1: y, dx or dw; cuDNN reads the old output in io, adds in
+ * fp32 and rounds once), else the output is overwritten (beta 0): the
+ * backward directions that write the caller's gradients (fp32 dx and dw,
+ * the bf16 dx of bf16 storage) accumulate, as ops.h asks, while the
+ * forward and an output staged in the workspace (a bf16 dw added into the
+ * fp32 one afterwards) overwrite (see graft_conv_key_init). with_bias adds a
  * per-channel fp32 bias to the forward's result (ignored by the backward
  * directions). On failure g is released and g->status tells the cuDNN
  * status that stopped it. */

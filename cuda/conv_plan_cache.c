@@ -32,13 +32,17 @@ graft_status graft_conv_key_init(graft_conv_key *key, const graft_conv2d_desc *d
     GRAFT_FAIL(GRAFT_EINVAL, "conv plan: unknown direction %d", (int)dir);
   if (with_bias && dir != GRAFT_CONV_FORWARD)
     GRAFT_FAIL(GRAFT_EINVAL, "conv plan: only the forward adds a bias");
+  if (with_bias && prec == GRAFT_PREC_BF16)
+    GRAFT_FAIL(GRAFT_EINVAL, "conv plan: bf16 adds its fp32 bias with a kernel, not in the graph");
   key->desc = *d;
   key->dir = dir;
   key->prec = prec;
   key->with_bias = with_bias != 0;
   if (prec == GRAFT_PREC_BF16) {
     key->io = GRAFT_DTYPE_BF16;
-    key->accumulate = 0; /* a bf16 output in the workspace, widened by the caller */
+    /* dx accumulates into the bf16 activation gradient in place; dw is a
+     * bf16 result in the workspace, added into the fp32 dw by the caller */
+    key->accumulate = dir == GRAFT_CONV_BACKWARD_DATA;
   } else {
     key->io = GRAFT_DTYPE_F32;
     key->accumulate = dir != GRAFT_CONV_FORWARD; /* ops.h: backward adds into dx, dw */
@@ -99,10 +103,8 @@ static bool key_equal(const graft_conv_key *a, const graft_conv_key *b) {
  * candidates are taken tier by tier, each in the heuristics' order. */
 enum { TIER_FIRST, TIER_SECOND, TIERS, TIER_REJECTED = -1 };
 
-/* The tier of an engine with these numerical notes under key's precision
- * (see conv_plan_cache.h), or TIER_REJECTED. */
-static int engine_tier(const graft_conv_key *key, const cudnnBackendNumericalNote_t *notes,
-                       int64_t count) {
+int graft_conv_engine_tier(const graft_conv_key *key, const cudnnBackendNumericalNote_t *notes,
+                           int64_t count) {
   bool tensor_core = false;
   for (int64_t i = 0; i < count; i++) {
     if (notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
@@ -135,7 +137,7 @@ static graft_status engine_of(const graft_conv_key *key, cudnnBackendDescriptor_
                                                 CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &count, notes),
                        goto out);
   if (count > CUDNN_NUMERICAL_NOTE_TYPE_COUNT) count = CUDNN_NUMERICAL_NOTE_TYPE_COUNT;
-  *tier = engine_tier(key, notes, count);
+  *tier = graft_conv_engine_tier(key, notes, count);
   st = GRAFT_OK;
 out:
   destroy(&engine);

@@ -23,7 +23,7 @@
  * in less than fp32 (REDUCED_PRECISION_REDUCTION). fp32 takes no
  * tensor-core engine either, as for fp32 tensors that means TF32; tf32
  * takes them and puts them first; bf16 (bf16 tensors, fp32 compute type)
- * puts tensor-core engines first.
+ * puts tensor-core engines first (graft_conv_engine_tier).
  *
  * Timing allocates scratch tensors and synchronizes the stream, so it
  * belongs to setup, outside the training step: graft_conv_plan_get on
@@ -41,9 +41,9 @@
  * that limit and the workspace of the context passed in, so a context
  * whose workspace holds the limit gets the full choice and a smaller one
  * only narrows it. Each plan reports its own need in workspace. A caller
- * that keeps staging buffers of its own in front of the workspace (the
- * bf16 path of conv_exec.cu) passes a context whose workspace is what
- * remains behind them; conv2d_workspace counts both. */
+ * that keeps a staging buffer of its own in front of the workspace (the
+ * bf16 copy of w or dw in conv_exec.cu) passes a context whose workspace
+ * is what remains behind it; conv2d_workspace counts both. */
 #ifndef GRAFT_CUDA_CONV_PLAN_CACHE_H
 #define GRAFT_CUDA_CONV_PLAN_CACHE_H
 
@@ -70,13 +70,22 @@ typedef struct {
 } graft_conv_key;
 
 /* The key with which the GPU convolution entries (conv_exec.cu) run d in
- * direction dir under precision prec. fp32 and tf32 keep the fp32 tensors
- * (io F32) and the backward directions accumulate into the caller's
- * gradients; bf16 runs on bf16 copies (io BF16) and every direction
- * overwrites its bf16 output, which the caller widens into the fp32
- * tensor. with_bias asks for a fused bias on the forward. Needs no GPU.
+ * direction dir under precision prec. Needs no GPU.
+ *   fp32, tf32  x, w, y fp32 (io F32): the caller's tensors; the forward
+ *               overwrites y, backward data and backward filter add into
+ *               dx and dw (accumulate 1).
+ *   bf16        x, w, y bf16 (io BF16), the activations in place (ops.h:
+ *               bf16 storage) and w a bf16 copy: the forward overwrites
+ *               the bf16 y, backward data adds into the caller's bf16 dx
+ *               (accumulate 1: one rounding of dx + the result), and
+ *               backward filter overwrites a bf16 dw in the workspace
+ *               (accumulate 0), which the caller adds into the fp32 dw.
+ *               (For sm_90, cuDNN 9.19 offers no engine for bf16 x and
+ *               dy with an fp32 dw, nor for a bf16 convolution fused with
+ *               an fp32 bias; test_cudnn_graph.c counts the latter.)
+ * with_bias asks for a fused bias on the forward (fp32 and tf32 only).
  * GRAFT_EINVAL for an unknown precision or direction, or a bias on a
- * backward direction. */
+ * backward direction or in bf16. */
 graft_status graft_conv_key_init(graft_conv_key *key, const graft_conv2d_desc *d,
                                  graft_conv_dir dir, graft_precision prec, int with_bias);
 
@@ -88,6 +97,14 @@ typedef struct {
   int64_t engine;                /* cuDNN's global engine index, for logs */
   float ms;                      /* the timed run; -1 when kept untimed (during capture) */
 } graft_conv_plan;
+
+/* The preference tier of an engine whose numerical notes are
+ * notes[0..count) for key's precision: 0 (taken first), 1 (taken after
+ * every tier-0 engine), or -1 when the precision filter above rejects it.
+ * Needs no GPU: an engine config from the heuristics names its engine,
+ * whose notes can be read. */
+int graft_conv_engine_tier(const graft_conv_key *key, const cudnnBackendNumericalNote_t *notes,
+                           int64_t count);
 
 /* Bytes of workspace a plan for d may use, in every precision:
  * max(GRAFT_CONV_WORKSPACE_FLOOR, the fp32 size of the larger of x and y). */

@@ -1,26 +1,32 @@
 /* dropout.cu: inverted dropout on the device. The mask is
  * graft_dropout_keep(seed, i, p) from math.h, a hash of the element index,
  * so the device drops exactly the elements the CPU reference drops and the
- * backward pass regenerates the mask instead of storing it. */
+ * backward pass regenerates the mask instead of storing it. x, y, dy and dx
+ * are activations stored as ctx->act_dtype (act_io.cuh): scaled in fp32,
+ * rounded once when stored. */
+#include "act_io.cuh"
 #include "gpu_impl.h"
 #include "ops/math.h"
 #include "ops_gpu.h"
 
+template <typename T>
 static __global__ void dropout_forward_kernel(int64_t n, float p, float scale, uint64_t seed,
-                                              const float *__restrict__ x, /* (n) */
-                                              float *__restrict__ y)       /* (n) */
+                                              const T *__restrict__ x, /* (n) */
+                                              T *__restrict__ y)       /* (n) */
 {
   GRAFT_GRID_STRIDE_LOOP(i, n) {
-    y[i] = graft_dropout_keep(seed, (uint64_t)i, p) ? x[i] * scale : 0.0f;
+    act_st(y, i, graft_dropout_keep(seed, (uint64_t)i, p) ? act_ld(x, i) * scale : 0.0f);
   }
 }
 
+template <typename T>
 static __global__ void dropout_backward_kernel(int64_t n, float p, float scale, uint64_t seed,
-                                               const float *__restrict__ dy, /* (n) */
-                                               float *__restrict__ dx)       /* (n) accumulated */
+                                               const T *__restrict__ dy, /* (n) */
+                                               T *__restrict__ dx)       /* (n) accumulated */
 {
   GRAFT_GRID_STRIDE_LOOP(i, n) {
-    if (graft_dropout_keep(seed, (uint64_t)i, p)) dx[i] += graft_mul_rn(dy[i], scale);
+    if (graft_dropout_keep(seed, (uint64_t)i, p))
+      act_st(dx, i, act_ld(dx, i) + graft_mul_rn(act_ld(dy, i), scale));
   }
 }
 
@@ -40,7 +46,10 @@ extern "C" graft_status graft_dropout_forward_gpu(graft_ctx *ctx, int64_t n, flo
   if (!x || !y) GRAFT_FAIL(GRAFT_EINVAL, "dropout_forward: NULL tensor");
   graft_gpu *g = graft_gpu_of(ctx);
   const float scale = 1.0f / (1.0f - p);
-  dropout_forward_kernel<<<graft_grid_1d(n), GRAFT_BLOCK, 0, g->stream>>>(n, p, scale, seed, x, y);
+  GRAFT_ACT_DISPATCH(ctx, {
+    dropout_forward_kernel<T><<<graft_grid_1d(n), GRAFT_BLOCK, 0, g->stream>>>(
+        n, p, scale, seed, act_ptr<T>(x), act_ptr<T>(y));
+  });
   GRAFT_LAUNCH_CHECK(g);
   return GRAFT_OK;
 }
@@ -55,8 +64,10 @@ extern "C" graft_status graft_dropout_backward_gpu(graft_ctx *ctx, int64_t n, fl
   if (!dy) GRAFT_FAIL(GRAFT_EINVAL, "dropout_backward: NULL dy");
   graft_gpu *g = graft_gpu_of(ctx);
   const float scale = 1.0f / (1.0f - p);
-  dropout_backward_kernel<<<graft_grid_1d(n), GRAFT_BLOCK, 0, g->stream>>>(n, p, scale, seed, dy,
-                                                                           dx);
+  GRAFT_ACT_DISPATCH(ctx, {
+    dropout_backward_kernel<T><<<graft_grid_1d(n), GRAFT_BLOCK, 0, g->stream>>>(
+        n, p, scale, seed, act_ptr<T>(dy), act_ptr<T>(dx));
+  });
   GRAFT_LAUNCH_CHECK(g);
   return GRAFT_OK;
 }

@@ -38,7 +38,7 @@ extern const graft_backend graft_backend_gpu;
 #define GRAFT_GPU_MIN_WORKSPACE ((size_t)1 << 16)
 
 /* Builds a context on device (0-based) with a device workspace of at least
- * workspace_bytes (rounded up to GRAFT_GPU_MIN_WORKSPACE): ctx->backend is
+ * workspace_bytes (at least GRAFT_GPU_MIN_WORKSPACE): ctx->backend is
  * &graft_backend_gpu, ctx->workspace the device workspace. Reads
  * GRAFT_CUDA_SYNC once: when it is 1, every kernel launch through this
  * context is followed by a stream synchronization, so a fault is reported

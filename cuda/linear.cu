@@ -3,13 +3,15 @@
  * context's precision mode:
  *   fp32  fp32 A, B, C and CUBLAS_COMPUTE_32F (no TF32);
  *   tf32  fp32 A, B, C and CUBLAS_COMPUTE_32F_FAST_TF32;
- *   bf16  A and B are bf16 copies (cast.h) staged at the start of the
- *         workspace, C and D stay the fp32 tensors, CUBLAS_COMPUTE_32F:
- *         the inputs are rounded to bf16, the products and sums are fp32,
- *         and the result lands in (or is added into) the fp32 output with
- *         no bf16 rounding of its own. cuBLASLt gets the workspace behind
- *         the staging; graft_linear_workspace_gpu says how large the
- *         staging is (layer_linear.c reserves it).
+ *   bf16  A and B bf16, CUBLAS_COMPUTE_32F (fp32 products and sums).
+ *         x and dx are bf16 activations (ops.h) used in place; W is
+ *         rounded to a bf16 copy and dy (fp32: the logits' gradient) to a
+ *         bf16 copy, both staged at the start of the workspace (cast.h).
+ *         y and dW are fp32 C/D, written or added with no bf16 rounding
+ *         of their own; dx is a bf16 C/D, so dx + dy W is rounded once.
+ *         cuBLASLt gets the workspace behind the staging;
+ *         graft_linear_workspace_gpu says how large the staging is
+ *         (layer_linear.c reserves it).
  *
  * cuBLASLt is column-major; a row-major (R, C) array is the column-major
  * (C, R) matrix, its transpose, so each product is called with its operands
@@ -59,13 +61,15 @@ static lt_types lt_types_of(graft_precision prec) {
 }
 
 /* D = C = alpha * op(A) . op(B) + beta * C in column-major, op(A) (m, k),
- * op(B) (k, n), C (m, n) fp32 with leading dimension ldc; A and B of
- * t.ab, math of t.compute; cuBLASLt may use ws_bytes of scratch at ws. */
+ * op(B) (k, n), C (m, n) of element type cd (CUDA_R_32F, or CUDA_R_16BF for
+ * a bf16 dx) with leading dimension ldc; A and B of t.ab, math of
+ * t.compute, alpha and beta fp32; cuBLASLt may use ws_bytes of scratch
+ * at ws. */
 static graft_status lt_gemm(graft_ctx *ctx, const char *op, lt_types t, cublasOperation_t ta,
                             cublasOperation_t tb, int m, int n, int k,
                             const void *a, int lda, /* stored (ta ? k : m, ta ? m : k) */
                             const void *b, int ldb, /* stored (tb ? n : k, tb ? k : n) */
-                            float beta, float *c, int ldc, /* (m, n) */
+                            float beta, cudaDataType_t cd, void *c, int ldc, /* (m, n) */
                             void *ws, size_t ws_bytes)
 {
   graft_gpu *g = graft_gpu_of(ctx);
@@ -85,7 +89,7 @@ static graft_status lt_gemm(graft_ctx *ctx, const char *op, lt_types t, cublasOp
       cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
   GRAFT_CUBLAS_CHECK(cublasLtMatrixLayoutInit(la, t.ab, ta_t ? k : m, ta_t ? m : k, lda));
   GRAFT_CUBLAS_CHECK(cublasLtMatrixLayoutInit(lb, t.ab, tb_t ? n : k, tb_t ? k : n, ldb));
-  GRAFT_CUBLAS_CHECK(cublasLtMatrixLayoutInit(lc, CUDA_R_32F, m, n, ldc));
+  GRAFT_CUBLAS_CHECK(cublasLtMatrixLayoutInit(lc, cd, m, n, ldc));
 
   if (!ws) ws_bytes = 0;
   const uint32_t align_a = lt_alignment(a), align_b = lt_alignment(b), align_c = lt_alignment(c);
@@ -114,9 +118,9 @@ static graft_status lt_gemm(graft_ctx *ctx, const char *op, lt_types t, cublasOp
 }
 
 /* ---- the bf16 staging ------------------------------------------------------
- * Three slots at the start of the workspace, each rounded up to
- * STAGE_ALIGN bytes: bf16 copies of x (N, in), w (out, in) and dy (N, out);
- * cuBLASLt's scratch follows. */
+ * Two slots at the start of the workspace, each rounded up to STAGE_ALIGN
+ * bytes: bf16 copies of w (out, in) and dy (N, out); cuBLASLt's scratch
+ * follows. x and dx need none: they are bf16 already. */
 static size_t stage_bytes(int64_t elems) {
   const size_t b = (size_t)elems * sizeof(uint16_t);
   return (b + STAGE_ALIGN - 1) / STAGE_ALIGN * STAGE_ALIGN;
@@ -124,12 +128,10 @@ static size_t stage_bytes(int64_t elems) {
 
 extern "C" size_t graft_linear_workspace_gpu(const graft_linear_desc *d, graft_precision prec) {
   if (prec != GRAFT_PREC_BF16) return 0;
-  return stage_bytes((int64_t)d->n * d->in) + stage_bytes((int64_t)d->out * d->in) +
-         stage_bytes((int64_t)d->n * d->out);
+  return stage_bytes((int64_t)d->out * d->in) + stage_bytes((int64_t)d->n * d->out);
 }
 
 typedef struct {
-  uint16_t *x;     /* (N, in) bf16 */
   uint16_t *w;     /* (out, in) bf16 */
   uint16_t *dy;    /* (N, out) bf16 */
   void *ws;        /* cuBLASLt's scratch: (ws_bytes) */
@@ -139,22 +141,27 @@ typedef struct {
 /* Where the operands of ctx's precision live: the bf16 slots in bf16
  * (GRAFT_EWORKSPACE when the workspace cannot hold them), none otherwise;
  * cuBLASLt gets the rest of the workspace. GRAFT_EINVAL for an unknown
- * precision. */
+ * precision, GRAFT_EUNSUPPORTED for activations stored other than as the
+ * precision runs them (bf16 with bf16, fp32 otherwise). */
 static graft_status staging_of(graft_ctx *ctx, const char *op, const graft_linear_desc *d,
                                lt_staging *s) {
   if ((int)ctx->precision < 0 || ctx->precision >= GRAFT_PREC_COUNT)
     GRAFT_FAIL(GRAFT_EINVAL, "%s: unknown precision %d", op, (int)ctx->precision);
+  const graft_dtype act = ctx->precision == GRAFT_PREC_BF16 ? GRAFT_DTYPE_BF16 : GRAFT_DTYPE_F32;
+  if (ctx->act_dtype != act)
+    GRAFT_FAIL(GRAFT_EUNSUPPORTED, "%s: %s precision runs on %s activations, the context stores %s",
+               op, graft_precision_name(ctx->precision), graft_dtype_name(act),
+               graft_dtype_name(ctx->act_dtype));
   const size_t bytes = graft_linear_workspace_gpu(d, ctx->precision);
   char *base = (char *)ctx->workspace;
   memset(s, 0, sizeof *s);
   if (bytes > 0 && (!base || ctx->workspace_bytes < bytes))
     GRAFT_FAIL(GRAFT_EWORKSPACE,
-               "%s: the bf16 copies of x, w and dy need %zu workspace bytes, has %zu", op, bytes,
+               "%s: the bf16 copies of w and dy need %zu workspace bytes, has %zu", op, bytes,
                base ? ctx->workspace_bytes : 0);
   if (bytes > 0) {
-    s->x = (uint16_t *)base;
-    s->w = (uint16_t *)(base + stage_bytes((int64_t)d->n * d->in));
-    s->dy = (uint16_t *)((char *)s->w + stage_bytes((int64_t)d->out * d->in));
+    s->w = (uint16_t *)base;
+    s->dy = (uint16_t *)(base + stage_bytes((int64_t)d->out * d->in));
   }
   if (base) {
     s->ws = base + bytes;
@@ -191,10 +198,10 @@ static graft_status linear_check(const char *op, const graft_linear_desc *d) {
 }
 
 extern "C" graft_status graft_linear_forward_gpu(graft_ctx *ctx, const graft_linear_desc *d,
-                                                 const float *x,    /* (N, in) */
+                                                 const float *x,    /* (N, in) activations */
                                                  const float *w,    /* (out, in) */
                                                  const float *bias, /* (out) or NULL */
-                                                 float *y)          /* (N, out) */
+                                                 float *y)          /* (N, out) fp32 */
 {
   static const char op[] = "linear_forward";
   GRAFT_TRY(linear_check(op, d));
@@ -203,12 +210,10 @@ extern "C" graft_status graft_linear_forward_gpu(graft_ctx *ctx, const graft_lin
   const lt_types t = lt_types_of(ctx->precision);
   lt_staging s;
   GRAFT_TRY(staging_of(ctx, op, d, &s));
-  const void *a = w, *b = x;
-  if (s.x) {
-    GRAFT_TRY(graft_cast_f32_to_bf16(ctx, (int64_t)d->n * d->in, x, s.x));
+  const void *a = w; /* x is B as stored: fp32, or bf16 in bf16 */
+  if (s.w) {
     GRAFT_TRY(graft_cast_f32_to_bf16(ctx, (int64_t)d->out * d->in, w, s.w));
     a = s.w;
-    b = s.x;
   }
   float beta = 0.0f;
   if (bias) {
@@ -219,15 +224,15 @@ extern "C" graft_status graft_linear_forward_gpu(graft_ctx *ctx, const graft_lin
     beta = 1.0f;
   }
   /* y^T (out, N) = W (out, in) . x^T (in, N) */
-  return lt_gemm(ctx, op, t, CUBLAS_OP_T, CUBLAS_OP_N, d->out, d->n, d->in, a, d->in, b, d->in,
-                 beta, y, d->out, s.ws, s.ws_bytes);
+  return lt_gemm(ctx, op, t, CUBLAS_OP_T, CUBLAS_OP_N, d->out, d->n, d->in, a, d->in, x, d->in,
+                 beta, CUDA_R_32F, y, d->out, s.ws, s.ws_bytes);
 }
 
 extern "C" graft_status graft_linear_backward_gpu(graft_ctx *ctx, const graft_linear_desc *d,
-                                                  const float *x,  /* (N, in) */
+                                                  const float *x,  /* (N, in) activations */
                                                   const float *w,  /* (out, in) */
-                                                  const float *dy, /* (N, out) */
-                                                  float *dx,       /* (N, in) or NULL */
+                                                  const float *dy, /* (N, out) fp32 */
+                                                  float *dx, /* (N, in) activations or NULL */
                                                   float *dw,       /* (out, in) or NULL */
                                                   float *dbias)    /* (out) or NULL */
 {
@@ -240,28 +245,26 @@ extern "C" graft_status graft_linear_backward_gpu(graft_ctx *ctx, const graft_li
   const lt_types t = lt_types_of(ctx->precision);
   lt_staging s;
   GRAFT_TRY(staging_of(ctx, op, d, &s));
-  const void *xs = x, *ws = w, *dys = dy;
-  if (s.x && (dx || dw)) {
+  /* dx is C/D in the activations' type; x (B of dW) is used as stored */
+  const cudaDataType_t dx_type = s.w ? CUDA_R_16BF : CUDA_R_32F;
+  const void *wa = w, *dys = dy; /* A of dx and B of both: fp32, or the bf16 copies */
+  if (s.dy && (dx || dw)) {
     GRAFT_TRY(graft_cast_f32_to_bf16(ctx, (int64_t)d->n * d->out, dy, s.dy));
     dys = s.dy;
   }
   if (dx) {
-    if (s.x) {
+    if (s.w) {
       GRAFT_TRY(graft_cast_f32_to_bf16(ctx, (int64_t)d->out * d->in, w, s.w));
-      ws = s.w;
+      wa = s.w;
     }
     /* dx^T (in, N) += W^T (in, out) . dy^T (out, N) */
-    GRAFT_TRY(lt_gemm(ctx, op, t, CUBLAS_OP_N, CUBLAS_OP_N, d->in, d->n, d->out, ws, d->in, dys,
-                      d->out, 1.0f, dx, d->in, s.ws, s.ws_bytes));
+    GRAFT_TRY(lt_gemm(ctx, op, t, CUBLAS_OP_N, CUBLAS_OP_N, d->in, d->n, d->out, wa, d->in, dys,
+                      d->out, 1.0f, dx_type, dx, d->in, s.ws, s.ws_bytes));
   }
   if (dw) {
-    if (s.x) {
-      GRAFT_TRY(graft_cast_f32_to_bf16(ctx, (int64_t)d->n * d->in, x, s.x));
-      xs = s.x;
-    }
     /* dW^T (in, out) += x^T (in, N) . dy (N, out) */
-    GRAFT_TRY(lt_gemm(ctx, op, t, CUBLAS_OP_N, CUBLAS_OP_T, d->in, d->out, d->n, xs, d->in, dys,
-                      d->out, 1.0f, dw, d->in, s.ws, s.ws_bytes));
+    GRAFT_TRY(lt_gemm(ctx, op, t, CUBLAS_OP_N, CUBLAS_OP_T, d->in, d->out, d->n, x, d->in, dys,
+                      d->out, 1.0f, CUDA_R_32F, dw, d->in, s.ws, s.ws_bytes));
   }
   if (dbias) {
     graft_gpu *g = graft_gpu_of(ctx);

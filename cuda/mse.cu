@@ -8,10 +8,7 @@
 struct mse_term {
   const float *p; /* (n) predictions */
   const float *t; /* (n) targets */
-  __device__ float operator()(int64_t i) const {
-    const float e = p[i] - t[i];
-    return graft_mul_rn(e, e);
-  }
+  __device__ double operator()(int64_t i) const { return graft_mse_term(p[i], t[i]); }
 };
 
 static __global__ void mse_backward_kernel(int64_t n,

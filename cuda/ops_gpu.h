@@ -111,6 +111,10 @@ graft_status graft_metrics_update_regression_gpu(graft_ctx *, int64_t, const flo
 graft_status graft_ema_update_gpu(graft_ctx *, int64_t, const float *, float, float *);
 graft_status graft_clip_grad_norm_gpu(graft_ctx *, const graft_param_slot *, int, float *, float);
 
+/* cast.cu: the backend's act_from_f32 and act_to_f32 */
+graft_status graft_act_from_f32_gpu(graft_ctx *, int64_t, const float *, float *);
+graft_status graft_act_to_f32_gpu(graft_ctx *, int64_t, const float *, float *);
+
 #ifdef __cplusplus
 }
 #endif

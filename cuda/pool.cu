@@ -9,9 +9,16 @@
  * their share to its gradient, so no two threads write the same value, no
  * atomics are needed, and the additions happen in the reference's order.
  * For max pooling a window's share goes to its first maximum, found again
- * from x as the reference finds it (NaN wins; nothing is stored). */
+ * from x as the reference finds it (NaN wins; nothing is stored).
+ *
+ * x, y, dy and dx are activations stored as ctx->act_dtype (act_io.cuh).
+ * Every element is widened to fp32 when loaded, so max pooling compares
+ * the stored values themselves and forward and backward pick the same
+ * maximum; sums run in fp32 and each result is rounded once when stored
+ * (a max is a stored value, so storing it again is exact). */
 #include <math.h>
 
+#include "act_io.cuh"
 #include "gpu_impl.h"
 #include "ops_gpu.h"
 
@@ -43,9 +50,10 @@ static __device__ float avg_divisor(int count_include_pad, int h0, int h1, int h
   return count_include_pad ? (float)(hp * wp) : (float)((h1 - h0) * (w1 - w0));
 }
 
+template <typename T>
 static __global__ void pool_forward_kernel(graft_pool2d_desc d, int64_t total,
-                                           const float *__restrict__ x, /* (N, H, W, C) */
-                                           float *__restrict__ y)       /* (N, P, Q, C) */
+                                           const T *__restrict__ x, /* (N, H, W, C) */
+                                           T *__restrict__ y)       /* (N, P, Q, C) */
 {
   GRAFT_GRID_STRIDE_LOOP(e, total) {
     const int ch = (int)(e % d.c);
@@ -56,11 +64,11 @@ static __global__ void pool_forward_kernel(graft_pool2d_desc d, int64_t total,
     int h0, h1, hp, w0, w1, wp;
     pool_window(oh, d.stride_h, d.pad_h, d.r, d.h, &h0, &h1, &hp);
     pool_window(ow, d.stride_w, d.pad_w, d.s, d.w, &w0, &w1, &wp);
-    const float *xn = x + n * d.h * d.w * d.c + ch; /* (H, W) strided by C */
+    const T *xn = x + n * d.h * d.w * d.c + ch; /* (H, W) strided by C */
     float acc = d.kind == GRAFT_POOL_MAX ? -INFINITY : 0.0f;
     for (int ih = h0; ih < h1; ih++) {
       for (int iw = w0; iw < w1; iw++) {
-        const float v = xn[((int64_t)ih * d.w + iw) * d.c];
+        const float v = act_ld(xn, ((int64_t)ih * d.w + iw) * d.c);
         if (d.kind == GRAFT_POOL_MAX)
           acc = (v > acc) | isnan(v) ? v : acc;
         else
@@ -69,14 +77,15 @@ static __global__ void pool_forward_kernel(graft_pool2d_desc d, int64_t total,
     }
     if (d.kind == GRAFT_POOL_AVG)
       acc /= avg_divisor(d.count_include_pad, h0, h1, hp, w0, w1, wp);
-    y[e] = acc;
+    act_st(y, e, acc);
   }
 }
 
+template <typename T>
 static __global__ void pool_backward_kernel(graft_pool2d_desc d, int64_t total,
-                                            const float *__restrict__ x,  /* (N, H, W, C) or NULL */
-                                            const float *__restrict__ dy, /* (N, P, Q, C) */
-                                            float *__restrict__ dx)       /* (N, H, W, C) */
+                                            const T *__restrict__ x,  /* (N, H, W, C) or NULL */
+                                            const T *__restrict__ dy, /* (N, P, Q, C) */
+                                            T *__restrict__ dx)       /* (N, H, W, C) */
 {
   GRAFT_GRID_STRIDE_LOOP(e, total) {
     const int ch = (int)(e % d.c);
@@ -85,26 +94,26 @@ static __global__ void pool_backward_kernel(graft_pool2d_desc d, int64_t total,
     const int ih = (int)(pix / d.w % d.h);
     const int64_t n = pix / ((int64_t)d.w * d.h);
     const int self = ih * d.w + iw;
-    const float *xn = x ? x + n * d.h * d.w * d.c + ch : NULL; /* (H, W) strided by C */
-    const float *dyn = dy + n * d.p * d.q * d.c + ch;           /* (P, Q) strided by C */
+    const T *xn = x ? x + n * d.h * d.w * d.c + ch : NULL; /* (H, W) strided by C */
+    const T *dyn = dy + n * d.p * d.q * d.c + ch;           /* (P, Q) strided by C */
     int oh0, oh1, ow0, ow1;
     pool_cover(ih, d.stride_h, d.pad_h, d.r, d.p, &oh0, &oh1);
     pool_cover(iw, d.stride_w, d.pad_w, d.s, d.q, &ow0, &ow1);
-    float acc = dx[e];
+    float acc = act_ld(dx, e);
     for (int oh = oh0; oh <= oh1; oh++) {
       int h0, h1, hp;
       pool_window(oh, d.stride_h, d.pad_h, d.r, d.h, &h0, &h1, &hp);
       for (int ow = ow0; ow <= ow1; ow++) {
         int w0, w1, wp;
         pool_window(ow, d.stride_w, d.pad_w, d.s, d.w, &w0, &w1, &wp);
-        const float g = dyn[((int64_t)oh * d.q + ow) * d.c];
+        const float g = act_ld(dyn, ((int64_t)oh * d.q + ow) * d.c);
         if (d.kind == GRAFT_POOL_MAX) {
           float best = -INFINITY;
           int at = h0 * d.w + w0;
           for (int wh = h0; wh < h1; wh++) {
             for (int ww = w0; ww < w1; ww++) {
               const int p = wh * d.w + ww;
-              const float v = xn[(int64_t)p * d.c];
+              const float v = act_ld(xn, (int64_t)p * d.c);
               const int win = (v > best) | isnan(v);
               best = win ? v : best;
               at = win ? p : at;
@@ -116,7 +125,7 @@ static __global__ void pool_backward_kernel(graft_pool2d_desc d, int64_t total,
         }
       }
     }
-    dx[e] = acc;
+    act_st(dx, e, acc);
   }
 }
 
@@ -139,7 +148,10 @@ extern "C" graft_status graft_pool2d_forward_gpu(graft_ctx *ctx, const graft_poo
   if (!x || !y) GRAFT_FAIL(GRAFT_EINVAL, "pool2d_forward: NULL tensor");
   graft_gpu *g = graft_gpu_of(ctx);
   const int64_t total = (int64_t)d->n * d->p * d->q * d->c;
-  pool_forward_kernel<<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(*d, total, x, y);
+  GRAFT_ACT_DISPATCH(ctx, {
+    pool_forward_kernel<T><<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
+        *d, total, act_ptr<T>(x), act_ptr<T>(y));
+  });
   GRAFT_LAUNCH_CHECK(g);
   return GRAFT_OK;
 }
@@ -157,8 +169,11 @@ extern "C" graft_status graft_pool2d_backward_gpu(graft_ctx *ctx, const graft_po
   if (!dx) return GRAFT_OK;
   graft_gpu *g = graft_gpu_of(ctx);
   const int64_t total = (int64_t)d->n * d->h * d->w * d->c;
-  pool_backward_kernel<<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
-      *d, total, d->kind == GRAFT_POOL_MAX ? x : NULL, dy, dx);
+  const float *xmax = d->kind == GRAFT_POOL_MAX ? x : NULL; /* x is read by max pool only */
+  GRAFT_ACT_DISPATCH(ctx, {
+    pool_backward_kernel<T><<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
+        *d, total, act_ptr<T>(xmax), act_ptr<T>(dy), act_ptr<T>(dx));
+  });
   GRAFT_LAUNCH_CHECK(g);
   return GRAFT_OK;
 }

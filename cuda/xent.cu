@@ -14,12 +14,17 @@
  * gradient into NaN, which the training loop's non-finite check catches. */
 #include <math.h>
 
-#include <cuda/functional>
 
 #include "ops_gpu.h"
 #include "reduce.cuh"
 
 typedef cub::BlockReduce<float, GRAFT_REDUCE_THREADS> row_max_reduce;
+
+/* The larger of two floats, as a reduction operator. fmaxf passes over a
+ * NaN; a NaN logit still makes the row's loss NaN through the exp sum. */
+struct fmax_op {
+  __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
 
 /* The row's log-sum-exp, known to every thread of the block. */
 static __device__ double row_logsumexp(const float *__restrict__ z, /* (K) */ int k) {
@@ -29,12 +34,12 @@ static __device__ double row_logsumexp(const float *__restrict__ z, /* (K) */ in
   __shared__ double s_lse;
   float m = -INFINITY;
   for (int c = threadIdx.x; c < k; c += blockDim.x) m = fmaxf(m, z[c]);
-  const float bm = row_max_reduce(tmax).Reduce(m, ::cuda::maximum<>{});
+  const float bm = row_max_reduce(tmax).Reduce(m, fmax_op{});
   if (threadIdx.x == 0) s_max = bm;
   __syncthreads();
   const float mx = s_max;
   double s = 0.0;
-  for (int c = threadIdx.x; c < k; c += blockDim.x) s += (double)expf(z[c] - mx);
+  for (int c = threadIdx.x; c < k; c += blockDim.x) s += exp((double)z[c] - (double)mx); /* as loss_ref.c */
   const double bs = graft_block_sum(tsum).Sum(s);
   if (threadIdx.x == 0) s_lse = (double)mx + log(bs);
   __syncthreads();
@@ -54,7 +59,7 @@ static __global__ void xent_forward_kernel(int n, int k, int ignore, float eps,
 {
   __shared__ typename graft_block_sum::TempStorage tsmooth;
   double bnum = 0.0, bden = 0.0; /* meaningful in thread 0 */
-  for (int r = blockIdx.x; r < n; r += gridDim.x) {
+  for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
     const int t = labels[r];
     if (t == ignore) continue;
     if (t < 0 || t >= k) {
@@ -89,7 +94,7 @@ static __global__ void xent_totals_kernel(int n, int k, int ignore,
 {
   __shared__ typename graft_block_sum::TempStorage tmp;
   double w = 0.0, sw = 0.0;
-  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
     const int t = labels[i];
     if (t != ignore && t >= 0 && t < k) w += class_weight(cw, t);
   }
@@ -115,7 +120,7 @@ static __global__ void xent_backward_kernel(int n, int k, int ignore, float eps,
   const double a = g * (1.0 - eps) / tot[0]; /* scale of the target term */
   const double b = g * eps / k / tot[0];     /* scale of the smoothing term */
   const double sw = tot[1];
-  for (int r = blockIdx.x; r < n; r += gridDim.x) {
+  for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
     const int t = labels[r];
     if (t == ignore) continue;
     float *dz = dlogits + (int64_t)r * k; /* (K) */

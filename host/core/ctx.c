@@ -22,8 +22,11 @@ void graft_ctx_init_ref(graft_ctx *ctx, int threads) {
   ctx->threads = threads > 0 ? threads : omp_get_max_threads();
   ctx->workspace = NULL;
   ctx->workspace_bytes = 0;
+  ctx->base_workspace = NULL;
+  ctx->base_workspace_bytes = 0;
   ctx->device = NULL;
   ctx->precision = GRAFT_PREC_FP32;
+  ctx->act_dtype = GRAFT_DTYPE_F32;
 }
 
 graft_status graft_ctx_reserve_workspace(graft_ctx *ctx, size_t bytes, void **owned) {
@@ -40,8 +43,8 @@ graft_status graft_ctx_reserve_workspace(graft_ctx *ctx, size_t bytes, void **ow
 void graft_ctx_release_workspace(graft_ctx *ctx, void *owned) {
   if (!owned) return;
   if (ctx->workspace == owned) {
-    ctx->workspace = NULL;
-    ctx->workspace_bytes = 0;
+    ctx->workspace = ctx->base_workspace;
+    ctx->workspace_bytes = ctx->base_workspace_bytes;
   }
   ctx->backend->mem_free(ctx, owned);
 }
@@ -103,6 +106,7 @@ graft_status graft_ctx_open(graft_ctx *ctx, const char *device, int threads, gra
   GRAFT_TRY(gpu_opener(ctx, ordinal, 0));
   ctx->threads = threads > 0 ? threads : 1;
   ctx->precision = precision;
+  ctx->act_dtype = precision == GRAFT_PREC_BF16 ? GRAFT_DTYPE_BF16 : GRAFT_DTYPE_F32;
   return GRAFT_OK;
 }
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "core/status.h"
+#include "core/tensor.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -21,7 +22,7 @@ struct graft_backend;
 typedef enum {
   GRAFT_PREC_FP32, /* fp32 inputs, fp32 math: no TF32 tensor-core engines */
   GRAFT_PREC_TF32, /* fp32 storage, TF32 tensor-core math allowed */
-  GRAFT_PREC_BF16, /* bf16 convolution/GEMM inputs, fp32 accumulation */
+  GRAFT_PREC_BF16, /* bf16 activations and convolution/GEMM inputs, fp32 accumulation */
   GRAFT_PREC_COUNT
 } graft_precision;
 
@@ -35,8 +36,13 @@ typedef struct graft_ctx {
   int threads;           /* CPU threads for our loops and OpenBLAS */
   void *workspace;       /* (workspace_bytes) scratch, owned by the caller */
   size_t workspace_bytes;
+  void *base_workspace;  /* the backend's own workspace (NULL on the CPU), */
+  size_t base_workspace_bytes; /* which release_workspace gives back to ctx */
   void *device;          /* backend-private state; NULL for the CPU reference */
   graft_precision precision; /* GPU arithmetic; the CPU reference ignores it */
+  /* How activations are stored (see ops.h): GRAFT_DTYPE_F32, or
+   * GRAFT_DTYPE_BF16 on a GPU context with precision bf16. */
+  graft_dtype act_dtype;
 } graft_ctx;
 
 /* A CPU reference context with the given threads and no workspace. */
@@ -47,8 +53,8 @@ void graft_ctx_init_ref(graft_ctx *ctx, int threads);
  * and returns it in *owned for the caller to release with mem_free (after
  * which ctx must not run ops); else *owned is NULL. */
 graft_status graft_ctx_reserve_workspace(graft_ctx *ctx, size_t bytes, void **owned);
-/* Frees what reserve_workspace returned in owned (NULL: nothing), taking
- * it back from ctx first. */
+/* Frees what reserve_workspace returned in owned (NULL: nothing), after
+ * giving ctx back the backend's own workspace. */
 void graft_ctx_release_workspace(graft_ctx *ctx, void *owned);
 
 /* ---- opening a context by name (what the commands' device= key does) --- */

@@ -27,17 +27,17 @@ static graft_status linear_backward(graft_layer *l, graft_net *net, graft_ctx *c
 }
 
 /* Bytes of ctx workspace the linear op needs: none, except on the GPU in
- * bf16, which stages bf16 copies of x (N, in), w (out, in) and dy
- * (N, out) at the start of the workspace, each rounded up to 256 bytes
- * (graft_linear_workspace_gpu, cuda/linear.cu, which this matches). */
+ * bf16, which stages bf16 copies of w (out, in) and dy (N, out) at the
+ * start of the workspace, each rounded up to 256 bytes (x and dx are bf16
+ * activations already; graft_linear_workspace_gpu, cuda/linear.cu, which
+ * this matches). */
 static size_t linear_workspace(const graft_layer *l, const graft_ctx *ctx) {
   const linear_priv *p = l->priv;
   if (ctx->precision != GRAFT_PREC_BF16) return 0;
   const size_t align = 256, bf16 = 2;
-  const size_t elems[3] = {(size_t)p->d.n * p->d.in, (size_t)p->d.out * p->d.in,
-                           (size_t)p->d.n * p->d.out};
+  const size_t elems[2] = {(size_t)p->d.out * p->d.in, (size_t)p->d.n * p->d.out};
   size_t bytes = 0;
-  for (int i = 0; i < 3; i++) bytes += (elems[i] * bf16 + align - 1) / align * align;
+  for (int i = 0; i < 2; i++) bytes += (elems[i] * bf16 + align - 1) / align * align;
   return bytes;
 }
 

@@ -58,9 +58,9 @@ static void run_on_host(graft_net *net) {
 static void graft_net_unplace(graft_net *net) {
   graft_ctx *ctx = net->placed;
   if (!ctx) return;
-  float **runs[6] = {&net->run.act, &net->run.act_grad, &net->run.param,
-                     &net->run.grad, &net->run.buffer, &net->run.scratch};
-  for (int i = 0; i < 6; i++) {
+  float **runs[7] = {&net->run.act, &net->run.act_grad, &net->run.param,   &net->run.grad,
+                     &net->run.buffer, &net->run.scratch, &net->run.stage};
+  for (int i = 0; i < 7; i++) {
     ctx->backend->mem_free(ctx, *runs[i]);
     *runs[i] = NULL;
   }
@@ -239,6 +239,17 @@ graft_status graft_net_place(graft_net *net, graft_ctx *ctx) {
   static const char *const what[6] = {"activations", "activation gradients", "parameters",
                                       "gradients", "buffers", "saved statistics"};
   for (int i = 0; i < 6; i++) *runs[i] = NULL;
+  net->run.stage = NULL;
+  if (ctx->act_dtype != GRAFT_DTYPE_F32) {
+    /* The loss ops read fp32 logits: the layer making them must be one
+     * whose output is fp32 in every mode (ops.h: linear). */
+    int maker = -1;
+    for (int i = 0; i < net->nlayers; i++)
+      if (net->layers[i]->out == net->output) maker = i;
+    if (maker < 0 || strcmp(net->layers[maker]->type->kind, "linear"))
+      GRAFT_FAIL(GRAFT_EUNSUPPORTED, "%s activations need a network that ends in a linear layer",
+                 graft_dtype_name(ctx->act_dtype));
+  }
   net->placed = ctx;
   graft_status s = GRAFT_OK;
   size_t total = 0;
@@ -249,6 +260,8 @@ graft_status graft_net_place(graft_net *net, graft_ctx *ctx) {
     else s = be->zero(ctx, *runs[i], bytes);
     total += bytes;
   }
+  if (s == GRAFT_OK && ctx->act_dtype != GRAFT_DTYPE_F32)
+    s = be->mem_alloc(ctx, (void **)&net->run.stage, net->values[net->input].count * sizeof(float));
   if (s == GRAFT_OK) s = graft_net_push(net);
   if (s == GRAFT_OK) s = be->sync(ctx);
   if (s != GRAFT_OK) {
@@ -291,25 +304,46 @@ static graft_status act_range(const graft_net *net, int value, size_t count) {
   return GRAFT_OK;
 }
 
+/* Whether value is stored in another type than fp32 (through the stage). */
+static int staged(const graft_net *net, int value, size_t count) {
+  return net->placed && net->placed->act_dtype != GRAFT_DTYPE_F32 && value != net->output &&
+         count <= net->values[net->input].count;
+}
+
 graft_status graft_net_write_act(graft_net *net, int value, const float *src, size_t count) {
   GRAFT_TRY(act_range(net, value, count));
   float *dst = graft_net_act(net, value);
-  if (!net->placed) {
+  graft_ctx *ctx = net->placed;
+  if (!ctx) {
     memcpy(dst, src, count * sizeof(float));
     return GRAFT_OK;
   }
-  return net->placed->backend->upload(net->placed, dst, src, count * sizeof(float));
+  if (ctx->act_dtype == GRAFT_DTYPE_F32 || value == net->output)
+    return ctx->backend->upload(ctx, dst, src, count * sizeof(float));
+  if (!staged(net, value, count))
+    GRAFT_FAIL(GRAFT_EUNSUPPORTED, "writing %zu floats into a %s value larger than the input", count,
+               graft_dtype_name(ctx->act_dtype));
+  GRAFT_TRY(ctx->backend->upload(ctx, net->run.stage, src, count * sizeof(float)));
+  return ctx->backend->act_from_f32(ctx, (int64_t)count, net->run.stage, dst);
 }
 
 graft_status graft_net_read_act(graft_net *net, int value, float *dst, size_t count) {
   GRAFT_TRY(act_range(net, value, count));
   const float *src = graft_net_act(net, value);
-  if (!net->placed) {
+  graft_ctx *ctx = net->placed;
+  if (!ctx) {
     memcpy(dst, src, count * sizeof(float));
     return GRAFT_OK;
   }
-  GRAFT_TRY(net->placed->backend->download(net->placed, dst, src, count * sizeof(float)));
-  return net->placed->backend->sync(net->placed);
+  if (ctx->act_dtype != GRAFT_DTYPE_F32 && value != net->output) {
+    if (!staged(net, value, count))
+      GRAFT_FAIL(GRAFT_EUNSUPPORTED, "reading %zu floats of a %s value larger than the input", count,
+                 graft_dtype_name(ctx->act_dtype));
+    GRAFT_TRY(ctx->backend->act_to_f32(ctx, (int64_t)count, src, net->run.stage));
+    src = net->run.stage;
+  }
+  GRAFT_TRY(ctx->backend->download(ctx, dst, src, count * sizeof(float)));
+  return ctx->backend->sync(ctx);
 }
 
 float *graft_net_act(graft_net *net, int value) { return net->run.act + net->values[value].offset; }

@@ -94,6 +94,7 @@ typedef struct graft_net {
    * a GPU. Each points at the arena of the same name's size. */
   struct {
     float *act, *act_grad, *param, *grad, *buffer, *scratch;
+    float *stage; /* (input floats) fp32 staging for a device storing bf16 activations */
   } run;
   graft_ctx *placed;      /* owns run.* when they are not the host arenas; else NULL */
   /* (nvalues) whether backward must produce the value's gradient: some
@@ -137,7 +138,11 @@ graft_status graft_net_pull(graft_net *net, int what);
  * was read into them). Nothing to do when not placed. */
 graft_status graft_net_push(graft_net *net);
 /* Fills value from host memory (count floats, at most the value's size),
- * and reads a value into host memory (waits). */
+ * and reads a value into host memory (waits). Both convert to and from the
+ * activation storage of the placed context (bf16 in the GPU's bf16 mode;
+ * the output logits are always fp32). On a device the upload may still be
+ * running when write_act returns: src must stay unchanged until the next
+ * wait on the context (read_act, a loss read, the backend's sync). */
 graft_status graft_net_write_act(graft_net *net, int value, const float *src, size_t count);
 graft_status graft_net_read_act(graft_net *net, int value, float *dst, size_t count);
 

@@ -15,6 +15,8 @@ const graft_backend graft_backend_ref = {
     .host_alloc = graft_host_alloc_ref,
     .host_free = graft_host_free_ref,
     .ctx_free = graft_ctx_free_ref,
+    .act_from_f32 = graft_act_from_f32_ref,
+    .act_to_f32 = graft_act_to_f32_ref,
     /* no graph capture: graph_* stay NULL */
     .conv2d_workspace = graft_conv2d_workspace_ref,
     .conv2d_forward = graft_conv2d_forward_ref,

@@ -157,10 +157,7 @@ graft_status graft_bce_forward_ref(graft_ctx *ctx, int64_t n,
   double s = 0.0;
 #pragma omp parallel for num_threads(loss_threads(ctx)) reduction(+ : s) \
     if (n >= LOSS_PARALLEL_MIN)
-  for (int64_t i = 0; i < n; i++) {
-    const double x = logits[i], t = targets[i];
-    s += (x > 0.0 ? x : 0.0) - x * t + log1p(exp(-fabs(x)));
-  }
+  for (int64_t i = 0; i < n; i++) s += graft_bce_term(logits[i], targets[i]);
   /* An empty input gives 0/0 = NaN, as PyTorch's mean of nothing does. */
   *loss = (float)(s / (double)n);
   return GRAFT_OK;
@@ -191,10 +188,7 @@ graft_status graft_mse_forward_ref(graft_ctx *ctx, int64_t n,
   double s = 0.0;
 #pragma omp parallel for num_threads(loss_threads(ctx)) reduction(+ : s) \
     if (n >= LOSS_PARALLEL_MIN)
-  for (int64_t i = 0; i < n; i++) {
-    const double e = (double)pred[i] - (double)target[i];
-    s += e * e;
-  }
+  for (int64_t i = 0; i < n; i++) s += graft_mse_term(pred[i], target[i]);
   /* An empty input gives 0/0 = NaN, as PyTorch's mean of nothing does. */
   *loss = (float)(s / (double)n);
   return GRAFT_OK;

@@ -98,6 +98,18 @@ GRAFT_HD float graft_mul_rn(float a, float b) {
  * `x.add(y, alpha=a)` is one fused multiply-add fmaf(a, y, x), `addcmul`
  * fuses its last multiply, while `mul_` and `addcdiv` round each operation. */
 
+/* One element's term of the mean losses, in double on both backends:
+ * binary cross-entropy with logits (the stable form PyTorch uses) and the
+ * squared error. */
+GRAFT_HD double graft_bce_term(double x, double t) {
+  return (x > 0.0 ? x : 0.0) - x * t + log1p(exp(-fabs(x)));
+}
+
+GRAFT_HD double graft_mse_term(double p, double t) {
+  const double e = p - t;
+  return e * e;
+}
+
 /* One element of an exponential moving average of weights, as timm's
  * ModelEmaV2: e = decay * e + (1 - decay) * p. Both products are rounded
  * before the sum so that nvcc cannot fuse them into a multiply-add and the

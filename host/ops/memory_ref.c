@@ -48,6 +48,32 @@ graft_status graft_sync_ref(graft_ctx *ctx) {
   return GRAFT_OK;
 }
 
+/* The reference's ops compute on fp32 activations only, but its
+ * conversions also know bf16 storage (rounded as the GPU's cast kernels
+ * round), so the network's staging of bf16 inputs can be tested here. */
+static graft_status act_convert(graft_ctx *ctx, int64_t n, const float *src, float *dst, int to_act) {
+  if (n < 0) GRAFT_FAIL(GRAFT_EINVAL, "conversion of %lld elements", (long long)n);
+  if (ctx->act_dtype == GRAFT_DTYPE_F32) return graft_mem_copy_ref(ctx, dst, src, (size_t)n * sizeof(float));
+  if (ctx->act_dtype != GRAFT_DTYPE_BF16)
+    GRAFT_FAIL(GRAFT_EUNSUPPORTED, "activations stored as %s", graft_dtype_name(ctx->act_dtype));
+  if (to_act) {
+    uint16_t *b = (uint16_t *)dst; /* (n) bf16 */
+    for (int64_t i = 0; i < n; i++) b[i] = graft_round_bf16(src[i]);
+  } else {
+    const uint16_t *b = (const uint16_t *)src; /* (n) bf16 */
+    for (int64_t i = 0; i < n; i++) dst[i] = graft_widen_bf16(b[i]);
+  }
+  return GRAFT_OK;
+}
+
+graft_status graft_act_from_f32_ref(graft_ctx *ctx, int64_t n, const float *src, float *dst) {
+  return act_convert(ctx, n, src, dst, 1);
+}
+
+graft_status graft_act_to_f32_ref(graft_ctx *ctx, int64_t n, const float *src, float *dst) {
+  return act_convert(ctx, n, src, dst, 0);
+}
+
 graft_status graft_host_alloc_ref(void **ptr, size_t bytes) { return graft_mem_alloc_ref(NULL, ptr, bytes); }
 
 void graft_ctx_free_ref(graft_ctx *ctx) { (void)ctx; }

@@ -15,6 +15,13 @@
  *    ctx->workspace; graft_*_workspace_ref() says how many bytes are needed
  *    and an op given too little returns GRAFT_EWORKSPACE.
  *  - Outputs never alias inputs.
+ *  - Activations (the x, y, dx, dy, residual and dresidual of the ops
+ *    below; the x and dx of linear) are stored as ctx->act_dtype: fp32,
+ *    or bf16 on a GPU context with precision bf16, where each such float *
+ *    addresses 2-byte bf16 elements and the op reads and computes in fp32.
+ *    Everything else is always fp32: parameters and their gradients,
+ *    statistics, linear's y and dy (the logits), losses and targets. The
+ *    CPU reference stores fp32 only.
  *  - Scalars that flow through training (a loss, its upstream gradient)
  *    are pointers into backend memory, so a GPU step needs no copy back. */
 #ifndef GRAFT_OPS_H
@@ -128,6 +135,10 @@ typedef struct graft_backend {
   graft_status (*host_alloc)(void **ptr, size_t bytes);
   void (*host_free)(void *ptr);
   void (*ctx_free)(graft_ctx *ctx); /* releases what the backend's init made */
+  /* Between fp32 (backend memory) and the activation storage of ctx:
+   * dst = src converted over n elements (a copy when act_dtype is fp32). */
+  graft_status (*act_from_f32)(graft_ctx *ctx, int64_t n, const float *src, float *dst_act);
+  graft_status (*act_to_f32)(graft_ctx *ctx, int64_t n, const float *src_act, float *dst);
 
   /* ---- capturing a training step (NULL where the backend cannot) ----
    * Between graph_begin and graph_end the context's ops are recorded, not
@@ -385,6 +396,8 @@ void graft_mem_free_ref(graft_ctx *, void *);
 graft_status graft_mem_copy_ref(graft_ctx *, void *, const void *, size_t);
 graft_status graft_mem_zero_ref(graft_ctx *, void *, size_t);
 graft_status graft_sync_ref(graft_ctx *);
+graft_status graft_act_from_f32_ref(graft_ctx *, int64_t, const float *, float *);
+graft_status graft_act_to_f32_ref(graft_ctx *, int64_t, const float *, float *);
 graft_status graft_host_alloc_ref(void **, size_t);
 void graft_host_free_ref(void *);
 void graft_ctx_free_ref(graft_ctx *);

@@ -29,6 +29,9 @@ static graft_status eval_pass(graft_net *net, graft_ctx *ctx, graft_loader *load
     s = graft_net_write_act(net, net->input, b->x, (size_t)b->n * row);
     if (s == GRAFT_OK) s = graft_net_forward(net, ctx, 0);
     if (s == GRAFT_OK) s = reduce(acc, net, ctx, b, i);
+    /* The batch's memory goes back to the loader at the next call: its
+     * copies to the device must have finished. */
+    if (s == GRAFT_OK) s = ctx->backend->sync(ctx);
   }
   return s;
 }

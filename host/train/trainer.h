@@ -58,7 +58,9 @@ graft_status graft_trainer_set_class_weight(graft_trainer *t, const float *weigh
 /* Images must already be in the net's input (graft_net_write_act). Runs
  * forward (training mode), the loss, and backward; *loss receives the mean
  * loss when loss is not NULL (on a GPU that waits for the step; pass NULL
- * to let steps queue up). Labels are host memory. */
+ * to let steps queue up). Labels are host memory, copied to the device
+ * asynchronously: they must stay unchanged until the step has run (a loss
+ * read or the backend's sync). */
 graft_status graft_trainer_forward_backward(graft_trainer *t, const int32_t *labels, float *loss);
 /* Regression (a head of one output): mean squared error against targets. */
 graft_status graft_trainer_forward_backward_mse(graft_trainer *t, const float *targets, float *loss);

@@ -4,12 +4,19 @@
  * 3x3/1, 3x3/2, 1x1/1, 1x1/2, groups, depthwise, odd sizes with dilation
  * and unequal strides, N = 1; with and without bias. Gradients start from
  * random values, so the adding into dx, dw and dbias is checked too, and
- * every output carries sentinel floats after its end. Further tests check
- * the plan cache (each plan fits graft_conv2d_workspace_gpu(d) and the
+ * every output carries sentinels after its end. Further tests check the
+ * plan cache (each plan fits graft_conv2d_workspace_gpu(d) and the
  * context's workspace, a second lookup finds the same plan, and the modes
  * keep plans of their own), plans made while a CUDA graph is captured (no
  * timing, and the captured graph computes the same), and a bf16
- * convolution refused a workspace too small for its bf16 copies.
+ * convolution refused a workspace too small for its bf16 copy of w, or
+ * activations not stored as bf16.
+ *
+ * In bf16 the activations x, y, dx and dy are bf16 (ops.h): the test
+ * rounds x, dy and the starting dx on the host (graft_round_bf16),
+ * uploads the 2-byte bits with bf16 sentinels behind them, and reads y and
+ * dx back widened; w, dw, bias and dbias stay fp32. The references are
+ * computed on the widened activations, so their storage is no error.
  *
  * Tolerances, each relative to the tensor's largest value, with L the
  * reduction length of the output (R*S*C/groups for y, R*S*K/groups for dx,
@@ -24,17 +31,22 @@
  *    2^-11 rounded, 2^-10 truncated, per input); summed over L products of
  *    random sign the error relative to the largest output stays near a few
  *    times that, and sqrt(L) bounds its growth.
- *  - bf16, against the fp32 reference: bf16_tol(L) = 3e-2, growing as
- *    sqrt(L)/16 past L = 256 (8 mantissa bits: 2^-9 per input, plus the
- *    rounding of the bf16 result, 2^-9). Against the reference computed
- *    on the same bf16-rounded inputs (graft_bf16_roundf, the casts' own
- *    rounding): BF16_ROUNDED_TOL, what the rounding of the bf16 result
- *    alone leaves (2^-9 of an output rounded to nearest, 2^-8 truncated,
- *    with room for a bias or initial gradient of the size of the result). And
- *    the forward must differ from the fp32 reference by more than
- *    BF16_MIN_ERR, so a bf16 mode that silently ran in fp32 fails.
- *  - dbias is summed from the fp32 dy in every mode: FP32_TOL.
- * Skipped (exit 77) without a GPU. */
+ *  - bf16, against the reference with fp32 w: bf16_tol(L) = 3e-2, growing
+ *    as sqrt(L)/16 past L = 256 (8 mantissa bits: 2^-9 per rounded w,
+ *    plus the rounding of the bf16 result, 2^-9). Against the reference
+ *    with w rounded as well (graft_bf16_roundf, the casts' own rounding):
+ *    BF16_ROUNDED_TOL, what the bf16 roundings of the results leave: y
+ *    once (twice with a bias: the convolution, then y + bias), dx once
+ *    (dx + the result, through beta 1), dw once (before it is added into
+ *    the fp32 dw); 2^-9 of a value near the largest output each when
+ *    rounded to nearest, 2^-8 truncated, with room for a bias or initial
+ *    gradient of the size of the result. And the forward must differ from
+ *    the reference with fp32 w by more than BF16_MIN_ERR, so a bf16 mode
+ *    that silently ran in fp32 fails.
+ *  - dbias is summed from dy (the widened bf16 dy in bf16) in fp32 in
+ *    every mode: FP32_TOL.
+ * In bf16 the largest error of each comparison is printed. Skipped
+ * (exit 77) without a GPU. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -116,22 +128,88 @@ static float *bf16_copy(const float *x, size_t n) {
   return y;
 }
 
+/* ---- activations as ctx stores them --------------------------------------- */
+
+#define BF16_GUARD 64
+#define BF16_SENTINEL 0x7fbdu /* a bf16 NaN no op produces */
+
+/* A device buffer of n activations as ctx stores them: fp32 with
+ * gt_upload's guard, or the bits graft_round_bf16 makes of host (zeros
+ * when host is NULL) followed by BF16_GUARD bf16 sentinels. */
+static float *act_upload(graft_ctx *ctx, const float *host, /* (n) or NULL */ size_t n) {
+  if (ctx->act_dtype != GRAFT_DTYPE_BF16) return gt_upload(ctx, host, n);
+  uint16_t *bits = malloc((n + BF16_GUARD) * sizeof(uint16_t)); /* (n + guard) */
+  void *dev = NULL;
+  assert_non_null(bits);
+  for (size_t i = 0; i < n; i++) bits[i] = host ? graft_round_bf16(host[i]) : 0;
+  for (size_t i = 0; i < BF16_GUARD; i++) bits[n + i] = BF16_SENTINEL;
+  assert_int_equal(graft_gpu_alloc(ctx, &dev, (n + BF16_GUARD) * sizeof(uint16_t)), GRAFT_OK);
+  assert_int_equal(graft_gpu_copy_h2d(ctx, dev, bits, (n + BF16_GUARD) * sizeof(uint16_t)),
+                   GRAFT_OK);
+  assert_int_equal(graft_gpu_sync(ctx), GRAFT_OK);
+  free(bits);
+  return dev;
+}
+
+/* Waits for the stream and copies the n activations of dev to host,
+ * widened from bf16 when ctx stores bf16; 0 (after saying so) when a
+ * sentinel behind them was overwritten. */
+static int act_download(graft_ctx *ctx, const char *label, const float *dev, float *host,
+                        size_t n) {
+  if (ctx->act_dtype != GRAFT_DTYPE_BF16) return gt_download(ctx, label, dev, host, n);
+  uint16_t *bits = malloc((n + BF16_GUARD) * sizeof(uint16_t)); /* (n + guard) */
+  assert_non_null(bits);
+  assert_int_equal(graft_gpu_copy_d2h(ctx, bits, dev, (n + BF16_GUARD) * sizeof(uint16_t)),
+                   GRAFT_OK);
+  assert_int_equal(graft_gpu_sync(ctx), GRAFT_OK);
+  int ok = 1;
+  for (size_t i = 0; i < n; i++) host[i] = graft_widen_bf16(bits[i]);
+  for (size_t i = 0; i < BF16_GUARD && ok; i++)
+    if (bits[n + i] != BF16_SENTINEL) {
+      fprintf(stderr, "GUARD %s: bf16 %zu past the end of %zu was overwritten (0x%04x)\n", label,
+              i, n, (unsigned)bits[n + i]);
+      ok = 0;
+    }
+  free(bits);
+  return ok;
+}
+
+/* tu_check_close, printing the largest error whether or not it passes. */
+static int close_said(const char *label, const float *got, const float *want, size_t n,
+                      double tol) {
+  printf("%s: largest error %.3e (tolerance %.1e)\n", label,
+         tu_max_rel_err(got, want, n, 1e-6, NULL), tol);
+  return tu_check_close(label, got, want, n, tol, 1e-6);
+}
+
+/* The activation storage of a context in precision prec. */
+static graft_dtype act_dtype_of(graft_precision prec) {
+  return prec == GRAFT_PREC_BF16 ? GRAFT_DTYPE_BF16 : GRAFT_DTYPE_F32;
+}
+
 /* The host data of one case and what the reference makes of it. */
 typedef struct {
   graft_conv2d_desc d;
-  float *x, *w, *bias, *dy;       /* inputs */
-  float *dx0, *dw0, *db0;         /* gradients before the backward */
-  float *y, *dx, *dw, *db;        /* the fp32 reference */
-  float *ry, *rdx, *rdw;          /* the reference on bf16-rounded inputs */
+  float *x, *w, *bias, *dy;       /* inputs; x, dy as stored (bf16-rounded in bf16) */
+  float *dx0, *dw0, *db0;         /* gradients before the backward; dx0 as stored */
+  float *y, *dx, *dw, *db;        /* the reference with fp32 w */
+  float *ry, *rdx, *rdw;          /* the reference on bf16-rounded w (and the rest) */
 } conv_data;
 
-static void data_init(conv_data *t, const conv_case *cs, tu_rng *rng) {
+/* Random data for cs, the activations rounded to bf16 when act is bf16,
+ * and the references. */
+static void data_init(conv_data *t, const conv_case *cs, tu_rng *rng, graft_dtype act) {
   t->d = case_desc(cs);
   const graft_conv2d_desc *d = &t->d;
   const size_t nx = x_len(d), nw = w_len(d), ny = y_len(d), nk = (size_t)d->k;
   t->x = host_random(rng, nx), t->w = host_random(rng, nw), t->bias = host_random(rng, nk);
   t->dy = host_random(rng, ny);
   t->dx0 = host_random(rng, nx), t->dw0 = host_random(rng, nw), t->db0 = host_random(rng, nk);
+  if (act == GRAFT_DTYPE_BF16) { /* the activations as stored */
+    for (size_t i = 0; i < nx; i++)
+      t->x[i] = graft_bf16_roundf(t->x[i]), t->dx0[i] = graft_bf16_roundf(t->dx0[i]);
+    for (size_t i = 0; i < ny; i++) t->dy[i] = graft_bf16_roundf(t->dy[i]);
+  }
   t->y = malloc(ny * sizeof(float));  /* (N, P, Q, K) */
   t->ry = malloc(ny * sizeof(float)); /* (N, P, Q, K) */
   assert_non_null(t->y);
@@ -166,12 +244,13 @@ typedef struct {
   float *x, *w, *bias, *dy, *y, *dx, *dw, *db;
 } conv_dev;
 
+/* x, dy, y and dx as ctx stores activations; w, bias, dw and dbias fp32. */
 static void dev_init(graft_ctx *ctx, conv_dev *v, const conv_data *t) {
   const graft_conv2d_desc *d = &t->d;
   const size_t nx = x_len(d), nw = w_len(d), ny = y_len(d), nk = (size_t)d->k;
-  v->x = gt_upload(ctx, t->x, nx), v->w = gt_upload(ctx, t->w, nw);
-  v->bias = gt_upload(ctx, t->bias, nk), v->dy = gt_upload(ctx, t->dy, ny);
-  v->y = gt_upload(ctx, NULL, ny), v->dx = gt_upload(ctx, t->dx0, nx);
+  v->x = act_upload(ctx, t->x, nx), v->w = gt_upload(ctx, t->w, nw);
+  v->bias = gt_upload(ctx, t->bias, nk), v->dy = act_upload(ctx, t->dy, ny);
+  v->y = act_upload(ctx, NULL, ny), v->dx = act_upload(ctx, t->dx0, nx);
   v->dw = gt_upload(ctx, t->dw0, nw), v->db = gt_upload(ctx, t->db0, nk);
 }
 
@@ -180,25 +259,25 @@ static void dev_free(graft_ctx *ctx, conv_dev *v) {
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) gt_free(ctx, all[i]);
 }
 
-/* Downloads dev (guard checked) and compares it in precision prec:
- * against want (the fp32 reference) with the mode's tolerance for
- * reduction length l, and in bf16 also against rounded (the reference on
- * rounded inputs) and, when must_differ, for a distance from want. */
-static int check_output(graft_ctx *ctx, graft_precision prec, const char *label, const float *dev,
-                        const float *want, const float *rounded, size_t n, int64_t l,
-                        int must_differ) {
+/* Downloads dev (guard checked; an activation when stored, else fp32) and
+ * compares it in ctx's precision: against want (the reference with fp32
+ * w) with the mode's tolerance for reduction length l, and in bf16 also
+ * against rounded (the reference with w rounded too) and, when
+ * must_differ, for a distance from want. */
+static int check_output(graft_ctx *ctx, const char *label, const float *dev, const float *want,
+                        const float *rounded, size_t n, int64_t l, int stored, int must_differ) {
   float *got = malloc((n ? n : 1) * sizeof(float)); /* (n) */
   assert_non_null(got);
-  int ok = gt_download(ctx, label, dev, got, n);
+  int ok = stored ? act_download(ctx, label, dev, got, n) : gt_download(ctx, label, dev, got, n);
   char what[160];
-  switch (prec) {
+  switch (ctx->precision) {
     case GRAFT_PREC_TF32:
       ok &= tu_check_close(label, got, want, n, tf32_tol(l), 1e-6);
       break;
     case GRAFT_PREC_BF16:
-      ok &= tu_check_close(label, got, want, n, bf16_tol(l), 1e-6);
-      snprintf(what, sizeof what, "%s against bf16-rounded inputs", label);
-      ok &= tu_check_close(what, got, rounded, n, BF16_ROUNDED_TOL, 1e-6);
+      ok &= close_said(label, got, want, n, bf16_tol(l));
+      snprintf(what, sizeof what, "%s against bf16-rounded w", label);
+      ok &= close_said(what, got, rounded, n, BF16_ROUNDED_TOL);
       if (must_differ) {
         const double e = tu_max_rel_err(got, want, n, 1e-6, NULL);
         if (e <= BF16_MIN_ERR) {
@@ -220,19 +299,18 @@ static int check_output(graft_ctx *ctx, graft_precision prec, const char *label,
 static int check_results(graft_ctx *ctx, const conv_case *cs, const conv_data *t,
                          const conv_dev *v, const char *mode) {
   const graft_conv2d_desc *d = &t->d;
-  const graft_precision prec = ctx->precision;
   const int64_t cg = d->c / d->groups, kg = d->k / d->groups;
   char label[160];
   int ok = 1;
   snprintf(label, sizeof label, "%s %s forward", cs->name, mode);
-  ok &= check_output(ctx, prec, label, v->y, t->y, t->ry, y_len(d), (int64_t)d->r * d->s * cg, 1);
+  ok &= check_output(ctx, label, v->y, t->y, t->ry, y_len(d), (int64_t)d->r * d->s * cg, 1, 1);
   snprintf(label, sizeof label, "%s %s dx", cs->name, mode);
   /* untouched when the case has no dx */
-  ok &= check_output(ctx, prec, label, v->dx, t->dx, t->rdx, x_len(d), (int64_t)d->r * d->s * kg,
+  ok &= check_output(ctx, label, v->dx, t->dx, t->rdx, x_len(d), (int64_t)d->r * d->s * kg, 1,
                      0);
   snprintf(label, sizeof label, "%s %s dw", cs->name, mode);
-  ok &= check_output(ctx, prec, label, v->dw, t->dw, t->rdw, w_len(d),
-                     (int64_t)d->n * d->p * d->q, 0);
+  ok &= check_output(ctx, label, v->dw, t->dw, t->rdw, w_len(d), (int64_t)d->n * d->p * d->q, 0,
+                     0);
   snprintf(label, sizeof label, "%s %s dbias", cs->name, mode);
   ok &= gt_check(ctx, label, v->db, t->db, (size_t)d->k, FP32_TOL); /* untouched without a bias */
   return ok;
@@ -242,7 +320,7 @@ static int check_results(graft_ctx *ctx, const conv_case *cs, const conv_data *t
 static int check_case(graft_ctx *ctx, const conv_case *cs, tu_rng *rng) {
   conv_data t;
   conv_dev v;
-  data_init(&t, cs, rng);
+  data_init(&t, cs, rng, ctx->act_dtype);
   dev_init(ctx, &v, &t);
   assert_int_equal(
       graft_backend_gpu.conv2d_forward(ctx, &t.d, v.x, v.w, cs->bias ? v.bias : NULL, v.y),
@@ -262,6 +340,7 @@ static void test_conv_sweep(void **state) {
   for (int prec = 0; prec < GRAFT_PREC_COUNT; prec++) {
     graft_ctx ctx = *(graft_ctx *)*state;
     ctx.precision = (graft_precision)prec;
+    ctx.act_dtype = act_dtype_of(ctx.precision);
     tu_rng rng;
     tu_rng_seed(&rng, 29);
     for (size_t i = 0; i < NCASES; i++) ok &= check_case(&ctx, &cases[i], &rng);
@@ -314,6 +393,7 @@ static void test_plans_under_capture(void **state) {
   for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
     graft_ctx ctx = *(graft_ctx *)*state;
     ctx.precision = modes[m];
+    ctx.act_dtype = act_dtype_of(ctx.precision);
     graft_gpu *g = graft_gpu_of(&ctx);
     tu_rng rng;
     tu_rng_seed(&rng, 31 + m);
@@ -321,7 +401,7 @@ static void test_plans_under_capture(void **state) {
       const conv_case *cs = &capture_cases[i];
       conv_data t;
       conv_dev v;
-      data_init(&t, cs, &rng);
+      data_init(&t, cs, &rng, ctx.act_dtype);
       dev_init(&ctx, &v, &t);
       cudaGraph_t graph = NULL;
       cudaGraphExec_t exec = NULL;
@@ -360,21 +440,29 @@ static void test_plans_under_capture(void **state) {
   assert_true(ok);
 }
 
-/* A bf16 convolution whose workspace cannot hold its bf16 copies says so. */
+/* A bf16 convolution whose workspace cannot hold its bf16 copy of w says
+ * so, and one given fp32 activations is refused. */
 static void test_bf16_workspace_too_small(void **state) {
   graft_ctx ctx = *(graft_ctx *)*state;
   const graft_conv2d_desc d = case_desc(&cases[1]);
   ctx.precision = GRAFT_PREC_BF16;
-  ctx.workspace_bytes = 2 * (x_len(&d) + w_len(&d)); /* no room for y's copy */
-  float *x = gt_upload(&ctx, NULL, x_len(&d)), *w = gt_upload(&ctx, NULL, w_len(&d));
-  float *y = gt_upload(&ctx, NULL, y_len(&d));
+  ctx.act_dtype = GRAFT_DTYPE_BF16;
+  float *x = act_upload(&ctx, NULL, x_len(&d)), *dx = act_upload(&ctx, NULL, x_len(&d));
+  float *y = act_upload(&ctx, NULL, y_len(&d));
+  float *w = gt_upload(&ctx, NULL, w_len(&d)), *dw = gt_upload(&ctx, NULL, w_len(&d));
   graft_log_level saved = graft_log_get_level();
   graft_log_set_level(GRAFT_LOG_SILENT);
+  ctx.workspace_bytes = 2 * w_len(&d) - 1; /* one byte short of w's bf16 copy */
   assert_int_equal(graft_backend_gpu.conv2d_forward(&ctx, &d, x, w, NULL, y), GRAFT_EWORKSPACE);
-  assert_int_equal(graft_backend_gpu.conv2d_backward(&ctx, &d, x, w, y, x, w, NULL),
+  assert_int_equal(graft_backend_gpu.conv2d_backward(&ctx, &d, x, w, y, dx, dw, NULL),
                    GRAFT_EWORKSPACE);
+  ctx.workspace_bytes = ((graft_ctx *)*state)->workspace_bytes;
+  ctx.act_dtype = GRAFT_DTYPE_F32;
+  assert_int_equal(graft_backend_gpu.conv2d_forward(&ctx, &d, x, w, NULL, y), GRAFT_EUNSUPPORTED);
+  assert_int_equal(graft_backend_gpu.conv2d_backward(&ctx, &d, x, w, y, dx, dw, NULL),
+                   GRAFT_EUNSUPPORTED);
   graft_log_set_level(saved);
-  gt_free(&ctx, x), gt_free(&ctx, w), gt_free(&ctx, y);
+  gt_free(&ctx, x), gt_free(&ctx, dx), gt_free(&ctx, y), gt_free(&ctx, w), gt_free(&ctx, dw);
 }
 
 int main(void) {

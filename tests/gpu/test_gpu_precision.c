@@ -1,25 +1,36 @@
 /* test_gpu_precision.c: the precision modes outside the convolution
- * (test_gpu_conv.c has those): the fp32 <-> bf16 casts of cuda/cast.h
- * bit for bit against the host's rounding (ops/math.h), and the linear op
- * in fp32, tf32 and bf16 against the CPU reference (graft_linear_*_ref)
- * over shapes with n = 1, odd sizes and a ResNet head, with a bias, and
- * with gradients that start from random values so the adding is checked.
- * Every device output carries sentinels after its end.
+ * (test_gpu_conv.c has those): the fp32 <-> bf16 conversions of
+ * cuda/cast.h and its bias add over a bf16 tensor, bit for bit against
+ * the host's rounding (ops/math.h), and the linear op in fp32, tf32 and
+ * bf16 against the CPU reference (graft_linear_*_ref) over shapes with
+ * n = 1, odd sizes and a ResNet head, with a bias, and with gradients that
+ * start from random values so the adding is checked. Every device output
+ * carries sentinels after its end.
+ *
+ * In bf16 the linear op's x and dx are bf16 activations (ops.h): the test
+ * rounds x and the starting dx on the host (graft_round_bf16), uploads the
+ * 2-byte bits with bf16 sentinels behind them, and reads dx back widened;
+ * y, dy, w, dw and dbias stay fp32. The references are computed on those
+ * widened values, so the bf16 activations themselves are no error.
  *
  * Tolerances of the linear op, relative to each tensor's largest value,
  * with L the reduction length (in for y, out for dx, N for dw):
  *  - fp32: FP32_TOL (1e-5, cuBLASLt and OpenBLAS sum in other orders);
  *  - tf32: tf32_tol(L) = 1e-2, growing as sqrt(L)/16 past L = 256 (TF32
  *    keeps 10 mantissa bits of each input);
- *  - bf16 against the fp32 reference: bf16_tol(L) = 3e-2, growing as
- *    sqrt(L)/16 past L = 256 (8 mantissa bits per input). Against the
- *    reference computed on the same bf16-rounded inputs: BF16_ROUNDED_TOL
- *    (1e-4): the GEMM takes bf16 inputs, whose products are exact in fp32,
- *    and accumulates and writes fp32, so only the summation order differs.
- *    And y must differ from the fp32 reference by more than BF16_MIN_ERR,
- *    so a bf16 mode that silently ran in fp32 fails;
+ *  - bf16 against the reference with fp32 w and dy: bf16_tol(L) = 3e-2,
+ *    growing as sqrt(L)/16 past L = 256 (8 mantissa bits per input).
+ *    Against the reference on bf16-rounded w and dy as well: for the fp32
+ *    outputs y and dw BF16_ROUNDED_TOL (1e-4): the GEMM takes bf16
+ *    inputs, whose products are exact in fp32, and accumulates and writes
+ *    fp32, so only the summation order differs; for the bf16 dx
+ *    BF16_STORED_TOL (4e-3): dx + dy w is rounded to bf16 once, at most
+ *    2^-9 of the largest |dx|, with room for the summation order. And y
+ *    must differ from the reference with fp32 w by more than BF16_MIN_ERR,
+ *    so a bf16 mode that silently kept w in fp32 fails;
  *  - dbias is summed from the fp32 dy in every mode: FP32_TOL.
- * Skipped (exit 77) without a GPU. */
+ * In bf16 the largest error of each comparison is printed. Skipped
+ * (exit 77) without a GPU. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,6 +52,7 @@
 
 #define FP32_TOL 1e-5
 #define BF16_ROUNDED_TOL 1e-4
+#define BF16_STORED_TOL 4e-3
 #define BF16_MIN_ERR 1e-4
 
 static double tf32_tol(int64_t l) { return 1e-2 * fmax(1.0, sqrt((double)l) / 16.0); }
@@ -61,7 +73,7 @@ static uint32_t bits_of(float x) {
 /* ---- casts ------------------------------------------------------------------ */
 
 #define BF16_GUARD 64
-#define BF16_SENTINEL 0xbadbu
+#define BF16_SENTINEL 0x7fbdu /* a bf16 NaN no op produces */
 
 /* n floats: the special patterns first, then random bits of every kind. */
 static float *cast_inputs(tu_rng *rng, size_t n) {
@@ -107,6 +119,12 @@ static int check_casts(graft_ctx *ctx, tu_rng *rng, size_t n, int k) {
   assert_int_equal(graft_add_bf16_to_f32(ctx, (int64_t)n, dev_b, dev_acc), GRAFT_OK);
   assert_int_equal(graft_gpu_copy_d2h(ctx, host_b, dev_b, (n + BF16_GUARD) * sizeof(uint16_t)),
                    GRAFT_OK);
+  /* then y = bf16(float(b) + bias) in place, read back with its guard */
+  uint16_t *host_c = malloc((n + BF16_GUARD) * sizeof(uint16_t)); /* (n + guard) */
+  assert_non_null(host_c);
+  assert_int_equal(graft_bias_add_bf16(ctx, (int64_t)n, k, dev_bias, dev_b), GRAFT_OK);
+  assert_int_equal(graft_gpu_copy_d2h(ctx, host_c, dev_b, (n + BF16_GUARD) * sizeof(uint16_t)),
+                   GRAFT_OK);
   float *y = malloc(n * sizeof(float)), *got_acc = malloc(n * sizeof(float)); /* (n) each */
   assert_non_null(y);
   assert_non_null(got_acc);
@@ -120,21 +138,24 @@ static int check_casts(graft_ctx *ctx, tu_rng *rng, size_t n, int k) {
     const uint16_t want = graft_round_bf16(x[i]);
     const float wy = graft_widen_bf16(want) + bias[i % (size_t)k];
     const float wa = acc[i] + graft_widen_bf16(want);
-    if (host_b[i] != want || !same_float(y[i], wy) || !same_float(got_acc[i], wa)) {
+    const uint16_t wc = graft_round_bf16(graft_widen_bf16(want) + bias[i % (size_t)k]);
+    const int c_ok = host_c[i] == wc || (isnan(graft_widen_bf16(host_c[i])) &&
+                                         isnan(graft_widen_bf16(wc)));
+    if (host_b[i] != want || !same_float(y[i], wy) || !same_float(got_acc[i], wa) || !c_ok) {
       if (bad++ < 4)
         fprintf(stderr,
                 "MISMATCH cast n=%zu at %zu: 0x%08x -> 0x%04x (want 0x%04x), widened %.9g (want "
-                "%.9g), added %.9g (want %.9g)\n",
+                "%.9g), added %.9g (want %.9g), bias added 0x%04x (want 0x%04x)\n",
                 n, i, (unsigned)bits_of(x[i]), (unsigned)host_b[i], (unsigned)want, (double)y[i],
-                (double)wy, (double)got_acc[i], (double)wa);
+                (double)wy, (double)got_acc[i], (double)wa, (unsigned)host_c[i], (unsigned)wc);
     }
   }
   for (size_t i = 0; i < BF16_GUARD; i++)
-    if (host_b[n + i] != BF16_SENTINEL && bad++ < 8)
+    if ((host_b[n + i] != BF16_SENTINEL || host_c[n + i] != BF16_SENTINEL) && bad++ < 8)
       fprintf(stderr, "GUARD cast n=%zu: bf16 %zu past the end was overwritten\n", n, i);
   gt_free(ctx, dev_b), gt_free(ctx, dev_x), gt_free(ctx, dev_y), gt_free(ctx, dev_acc);
   gt_free(ctx, dev_bias);
-  free(x), free(bias), free(acc), free(host_b), free(y), free(got_acc);
+  free(x), free(bias), free(acc), free(host_b), free(host_c), free(y), free(got_acc);
   return ok && bad == 0;
 }
 
@@ -173,19 +194,73 @@ static float *bf16_copy(const float *x, size_t n) {
   return y;
 }
 
-/* Downloads dev and compares it in ctx's precision (see the top). */
+/* ---- activations as ctx stores them --------------------------------------- */
+
+/* A device buffer of n activations as ctx stores them: fp32 with
+ * gt_upload's guard, or the bits graft_round_bf16 makes of host (zeros
+ * when host is NULL) followed by BF16_GUARD bf16 sentinels. */
+static float *act_upload(graft_ctx *ctx, const float *host, /* (n) or NULL */ size_t n) {
+  if (ctx->act_dtype != GRAFT_DTYPE_BF16) return gt_upload(ctx, host, n);
+  uint16_t *bits = malloc((n + BF16_GUARD) * sizeof(uint16_t)); /* (n + guard) */
+  void *dev = NULL;
+  assert_non_null(bits);
+  for (size_t i = 0; i < n; i++) bits[i] = host ? graft_round_bf16(host[i]) : 0;
+  for (size_t i = 0; i < BF16_GUARD; i++) bits[n + i] = BF16_SENTINEL;
+  assert_int_equal(graft_gpu_alloc(ctx, &dev, (n + BF16_GUARD) * sizeof(uint16_t)), GRAFT_OK);
+  assert_int_equal(graft_gpu_copy_h2d(ctx, dev, bits, (n + BF16_GUARD) * sizeof(uint16_t)),
+                   GRAFT_OK);
+  assert_int_equal(graft_gpu_sync(ctx), GRAFT_OK);
+  free(bits);
+  return dev;
+}
+
+/* Waits for the stream and copies the n activations of dev to host,
+ * widened from bf16 when ctx stores bf16; 0 (after saying so) when a
+ * sentinel behind them was overwritten. */
+static int act_download(graft_ctx *ctx, const char *label, const float *dev, float *host,
+                        size_t n) {
+  if (ctx->act_dtype != GRAFT_DTYPE_BF16) return gt_download(ctx, label, dev, host, n);
+  uint16_t *bits = malloc((n + BF16_GUARD) * sizeof(uint16_t)); /* (n + guard) */
+  assert_non_null(bits);
+  assert_int_equal(graft_gpu_copy_d2h(ctx, bits, dev, (n + BF16_GUARD) * sizeof(uint16_t)),
+                   GRAFT_OK);
+  assert_int_equal(graft_gpu_sync(ctx), GRAFT_OK);
+  int ok = 1;
+  for (size_t i = 0; i < n; i++) host[i] = graft_widen_bf16(bits[i]);
+  for (size_t i = 0; i < BF16_GUARD && ok; i++)
+    if (bits[n + i] != BF16_SENTINEL) {
+      fprintf(stderr, "GUARD %s: bf16 %zu past the end of %zu was overwritten (0x%04x)\n", label,
+              i, n, (unsigned)bits[n + i]);
+      ok = 0;
+    }
+  free(bits);
+  return ok;
+}
+
+/* tu_check_close, printing the largest error whether or not it passes. */
+static int close_said(const char *label, const float *got, const float *want, size_t n,
+                      double tol) {
+  printf("%s: largest error %.3e (tolerance %.1e)\n", label,
+         tu_max_rel_err(got, want, n, 1e-6, NULL), tol);
+  return tu_check_close(label, got, want, n, tol, 1e-6);
+}
+
+/* ---- linear ------------------------------------------------------------------ */
+
+/* Downloads dev (an activation when stored, else fp32) and compares it in
+ * ctx's precision (see the top). */
 static int check_output(graft_ctx *ctx, const char *label, const float *dev, const float *want,
-                        const float *rounded, size_t n, int64_t l, int must_differ) {
+                        const float *rounded, size_t n, int64_t l, int stored, int must_differ) {
   float *got = malloc((n ? n : 1) * sizeof(float)); /* (n) */
   assert_non_null(got);
-  int ok = gt_download(ctx, label, dev, got, n);
+  int ok = stored ? act_download(ctx, label, dev, got, n) : gt_download(ctx, label, dev, got, n);
   char what[160];
   switch (ctx->precision) {
     case GRAFT_PREC_TF32: ok &= tu_check_close(label, got, want, n, tf32_tol(l), 1e-6); break;
     case GRAFT_PREC_BF16:
-      ok &= tu_check_close(label, got, want, n, bf16_tol(l), 1e-6);
-      snprintf(what, sizeof what, "%s against bf16-rounded inputs", label);
-      ok &= tu_check_close(what, got, rounded, n, BF16_ROUNDED_TOL, 1e-6);
+      ok &= close_said(label, got, want, n, bf16_tol(l));
+      snprintf(what, sizeof what, "%s against bf16-rounded w and dy", label);
+      ok &= close_said(what, got, rounded, n, stored ? BF16_STORED_TOL : BF16_ROUNDED_TOL);
       if (must_differ && tu_max_rel_err(got, want, n, 1e-6, NULL) <= BF16_MIN_ERR) {
         fprintf(stderr, "NOT BF16 %s: no larger error than %.1e from fp32\n", label, BF16_MIN_ERR);
         ok = 0;
@@ -204,6 +279,9 @@ static int check_linear(graft_ctx *ctx, const linear_case *lc, tu_rng *rng) {
   float *x = host_random(rng, nx), *w = host_random(rng, nw), *bias = host_random(rng, nb);
   float *dy = host_random(rng, ny);
   float *dx0 = host_random(rng, nx), *dw0 = host_random(rng, nw), *db0 = host_random(rng, nb);
+  if (ctx->act_dtype == GRAFT_DTYPE_BF16) /* the activations as stored: x and dx bf16 */
+    for (size_t i = 0; i < nx; i++)
+      x[i] = graft_bf16_roundf(x[i]), dx0[i] = graft_bf16_roundf(dx0[i]);
   float *y = malloc(ny * sizeof(float)), *ry = malloc(ny * sizeof(float)); /* (N, out) each */
   assert_non_null(y);
   assert_non_null(ry);
@@ -218,9 +296,9 @@ static int check_linear(graft_ctx *ctx, const linear_case *lc, tu_rng *rng) {
   assert_int_equal(graft_linear_backward_ref(&ref, &d, xb, wb, dyb, rdx, rdw, NULL), GRAFT_OK);
   tu_ctx_free(&ref);
 
-  float *dev_x = gt_upload(ctx, x, nx), *dev_w = gt_upload(ctx, w, nw);
+  float *dev_x = act_upload(ctx, x, nx), *dev_w = gt_upload(ctx, w, nw);
   float *dev_bias = gt_upload(ctx, bias, nb), *dev_dy = gt_upload(ctx, dy, ny);
-  float *dev_y = gt_upload(ctx, NULL, ny), *dev_dx = gt_upload(ctx, dx0, nx);
+  float *dev_y = gt_upload(ctx, NULL, ny), *dev_dx = act_upload(ctx, dx0, nx);
   float *dev_dw = gt_upload(ctx, dw0, nw), *dev_db = gt_upload(ctx, db0, nb);
   assert_int_equal(graft_backend_gpu.linear_forward(ctx, &d, dev_x, dev_w, dev_bias, dev_y),
                    GRAFT_OK);
@@ -232,11 +310,11 @@ static int check_linear(graft_ctx *ctx, const linear_case *lc, tu_rng *rng) {
   char label[128];
   int ok = 1;
   snprintf(label, sizeof label, "linear %s (%d, %d -> %d) forward", mode, d.n, d.in, d.out);
-  ok &= check_output(ctx, label, dev_y, y, ry, ny, d.in, d.in > 1);
+  ok &= check_output(ctx, label, dev_y, y, ry, ny, d.in, 0, d.in > 1);
   snprintf(label, sizeof label, "linear %s (%d, %d -> %d) dx", mode, d.n, d.in, d.out);
-  ok &= check_output(ctx, label, dev_dx, dx, rdx, nx, d.out, 0);
+  ok &= check_output(ctx, label, dev_dx, dx, rdx, nx, d.out, 1, 0);
   snprintf(label, sizeof label, "linear %s (%d, %d -> %d) dw", mode, d.n, d.in, d.out);
-  ok &= check_output(ctx, label, dev_dw, dw, rdw, nw, d.n, 0);
+  ok &= check_output(ctx, label, dev_dw, dw, rdw, nw, d.n, 0, 0);
   snprintf(label, sizeof label, "linear %s (%d, %d -> %d) dbias", mode, d.n, d.in, d.out);
   ok &= gt_check(ctx, label, dev_db, db, nb, FP32_TOL);
 
@@ -252,6 +330,7 @@ static void test_linear_modes(void **state) {
   for (int prec = 0; prec < GRAFT_PREC_COUNT; prec++) {
     graft_ctx ctx = *(graft_ctx *)*state;
     ctx.precision = (graft_precision)prec;
+    ctx.act_dtype = prec == GRAFT_PREC_BF16 ? GRAFT_DTYPE_BF16 : GRAFT_DTYPE_F32;
     tu_rng rng;
     tu_rng_seed(&rng, 43);
     for (size_t i = 0; i < sizeof linear_cases / sizeof linear_cases[0]; i++) {
@@ -263,27 +342,35 @@ static void test_linear_modes(void **state) {
   assert_true(ok);
 }
 
-/* A bf16 linear whose workspace cannot hold its bf16 copies says so; one
- * byte more than they need is enough (cuBLASLt then runs without scratch). */
+/* A bf16 linear whose workspace cannot hold its bf16 copies of w and dy
+ * says so, and one whose workspace holds exactly them runs (cuBLASLt then
+ * without scratch). A bf16 precision on fp32 activations is refused. */
 static void test_linear_bf16_workspace(void **state) {
   graft_ctx ctx = *(graft_ctx *)*state;
   const graft_linear_desc d = {9, 33, 5};
   const size_t need = graft_linear_workspace_gpu(&d, GRAFT_PREC_BF16);
   ctx.precision = GRAFT_PREC_BF16;
-  float *x = gt_upload(&ctx, NULL, (size_t)d.n * d.in);
+  ctx.act_dtype = GRAFT_DTYPE_BF16;
+  float *x = act_upload(&ctx, NULL, (size_t)d.n * d.in);
+  float *dx = act_upload(&ctx, NULL, (size_t)d.n * d.in);
   float *w = gt_upload(&ctx, NULL, (size_t)d.out * d.in);
+  float *dw = gt_upload(&ctx, NULL, (size_t)d.out * d.in);
   float *y = gt_upload(&ctx, NULL, (size_t)d.n * d.out);
   graft_log_level saved = graft_log_get_level();
   graft_log_set_level(GRAFT_LOG_SILENT);
   ctx.workspace_bytes = need - 1;
   assert_int_equal(graft_backend_gpu.linear_forward(&ctx, &d, x, w, NULL, y), GRAFT_EWORKSPACE);
-  assert_int_equal(graft_backend_gpu.linear_backward(&ctx, &d, x, w, y, x, w, NULL),
+  assert_int_equal(graft_backend_gpu.linear_backward(&ctx, &d, x, w, y, dx, dw, NULL),
                    GRAFT_EWORKSPACE);
-  graft_log_set_level(saved);
   ctx.workspace_bytes = need;
+  ctx.act_dtype = GRAFT_DTYPE_F32;
+  assert_int_equal(graft_backend_gpu.linear_forward(&ctx, &d, x, w, NULL, y), GRAFT_EUNSUPPORTED);
+  graft_log_set_level(saved);
+  ctx.act_dtype = GRAFT_DTYPE_BF16;
   assert_int_equal(graft_backend_gpu.linear_forward(&ctx, &d, x, w, NULL, y), GRAFT_OK);
+  assert_int_equal(graft_backend_gpu.linear_backward(&ctx, &d, x, w, y, dx, dw, NULL), GRAFT_OK);
   assert_int_equal(graft_gpu_sync(&ctx), GRAFT_OK);
-  gt_free(&ctx, x), gt_free(&ctx, w), gt_free(&ctx, y);
+  gt_free(&ctx, x), gt_free(&ctx, dx), gt_free(&ctx, w), gt_free(&ctx, dw), gt_free(&ctx, y);
 }
 
 int main(void) {

@@ -181,6 +181,61 @@ static void test_separate_memory_matches(void **state) {
   result_free(&b);
 }
 
+/* With bf16 activation storage (the GPU's bf16 mode), images pass through
+ * the fp32 stage and are rounded to bf16 in the input value; the logits
+ * stay fp32. The reference's conversions stand in for the GPU's. */
+static void test_bf16_staging(void **state) {
+  (void)state;
+  graft_backend separate = graft_backend_ref;
+  separate.host_memory = 0;
+  graft_ctx ctx;
+  graft_ctx_init_ref(&ctx, 1);
+  ctx.backend = &separate;
+  ctx.act_dtype = GRAFT_DTYPE_BF16;
+  graft_net net;
+  graft_net_init(&net, BATCH);
+  graft_model_args m = {.model = "resnet8", .num_classes = CLASSES, .weights = "hash:5", .seed = 3};
+  assert_int_equal(graft_model_build(&net, &m, SIZE, SIZE, 3), GRAFT_OK);
+  assert_int_equal(graft_net_place(&net, &ctx), GRAFT_OK);
+  size_t n = net.values[net.input].count;
+  float *x = malloc(n * sizeof *x), *back = malloc(n * sizeof *back);
+  assert_non_null(x);
+  assert_non_null(back);
+  for (size_t i = 0; i < n; i++) x[i] = 2.0f * graft_hash_uniform(77, i) - 1.0f;
+  assert_int_equal(graft_net_write_act(&net, net.input, x, n), GRAFT_OK);
+  assert_int_equal(graft_net_read_act(&net, net.input, back, n), GRAFT_OK);
+  size_t changed = 0;
+  for (size_t i = 0; i < n; i++) {
+    float want = graft_bf16_roundf(x[i]);
+    if (memcmp(&back[i], &want, sizeof want))
+      fail_msg("input %zu: %.9g read back, bf16 of %.9g is %.9g", i, (double)back[i], (double)x[i], (double)want);
+    changed += back[i] != x[i];
+  }
+  assert_true(changed > n / 2); /* most floats are not bf16 numbers */
+  /* The stored input is 2-byte elements: the second half of its slot is untouched. */
+  const uint16_t *bits = (const uint16_t *)graft_net_act(&net, net.input);
+  assert_int_equal(bits[0], graft_round_bf16(x[0]));
+  /* The logits are fp32 and pass unchanged. */
+  float logits[BATCH * CLASSES], got[BATCH * CLASSES];
+  for (int i = 0; i < BATCH * CLASSES; i++) logits[i] = x[i] * 1.000123f;
+  assert_int_equal(graft_net_write_act(&net, net.output, logits, BATCH * CLASSES), GRAFT_OK);
+  assert_int_equal(graft_net_read_act(&net, net.output, got, BATCH * CLASSES), GRAFT_OK);
+  assert_memory_equal(got, logits, sizeof got);
+  /* A value larger than the stage cannot be staged; it is refused, not overrun. */
+  int big = -1;
+  for (int v = 0; v < net.nvalues; v++)
+    if (net.values[v].count > n) big = v;
+  if (big >= 0) {
+    float *tmp = calloc(net.values[big].count, sizeof *tmp);
+    assert_non_null(tmp);
+    assert_int_equal(graft_net_read_act(&net, big, tmp, net.values[big].count), GRAFT_EUNSUPPORTED);
+    free(tmp);
+  }
+  free(x);
+  free(back);
+  graft_net_free(&net);
+}
+
 /* The CPU reference cannot capture a step; asking for it says so. */
 static void test_graph_refused_on_cpu(void **state) {
   (void)state;
@@ -215,6 +270,7 @@ static void test_ctx_open_names(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_separate_memory_matches),
+      cmocka_unit_test(test_bf16_staging),
       cmocka_unit_test(test_graph_refused_on_cpu),
       cmocka_unit_test(test_ctx_open_names),
   };

@@ -1,0 +1,418 @@
+/* test_gpu_bf16_bn.c: the CUDA backend's batch norms (bn_forward_train/
+ * eval, bn_backward_train/eval and the fused bn_act_* with a residual add
+ * and ReLU) with activations stored as bf16 (ctx->act_dtype =
+ * GRAFT_DTYPE_BF16, ops.h), against the CPU reference (fp32).
+ *
+ * The activations (x, residual, dy and the initial dx and dresidual) are
+ * made in fp32 and rounded to bf16 on the host, so the reference runs on
+ * exactly the values the device loads; gamma, beta, the running and saved
+ * statistics and the parameter gradients are fp32 on both sides. bf16
+ * results come back widened and are compared element by element:
+ *
+ *   |got - want| <= 2^-8 |want| + slack * max|want|
+ *
+ * 2^-8 is the unit roundoff of bf16 (8 significant bits): the device
+ * computes each value in fp32 and rounds it once when it stores, which
+ * moves it by at most 2^-8 of itself. slack covers what the fp32 result
+ * itself may differ by, measured against the tensor's largest value:
+ *  - OUT_SLACK (2e-5) for y: twice STATS, the per-channel sums being
+ *    doubles added in another order (test_gpu_layers.c);
+ *  - ADDED_SLACK (1e-4) for dx and dresidual, which are added into an
+ *    existing gradient (read as bf16, added in fp32, rounded back): the
+ *    error of the added term is relative to its own largest value, which
+ *    can exceed that of the sum.
+ * The fp32 outputs (saved and running statistics, dgamma, dbeta) come from
+ * the same inputs as the reference's, so they are held to STATS (1e-5)
+ * relative to the tensor's largest value. The backward gets the
+ * reference's forward output rounded to bf16 and its saved statistics, on
+ * both sides: the ReLU mask is then the same bits. Every bf16 output
+ * carries bf16 sentinels after its end that must stay untouched, and every
+ * fp32 one the sentinel floats of gpu_testutil.h. Skipped (exit 77)
+ * without a GPU. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#ifdef GRAFT_HAVE_CUDA
+
+#include <math.h>
+
+#include "core/log.h"
+#include "gpu_testutil.h"
+#include "ops/math.h"
+#include "ops/ops.h"
+
+#define BF16_U (1.0 / 256.0) /* 2^-8: the largest relative error of one bf16 rounding */
+#define STATS 1e-5           /* fp32 outputs: double sums added in another order */
+#define OUT_SLACK 2e-5       /* y: the fp32 value before its rounding */
+#define ADDED_SLACK 1e-4     /* dx, dresidual: the fp32 term added before the rounding */
+#define BT_SENTINEL 0x7fbbu  /* a signalling NaN: graft_round_bf16 stores quiet ones only */
+
+static graft_ctx *gpu_of(void **state) { return (graft_ctx *)*state; }
+
+/* cmocka group setup: a GPU context whose activations are bf16. */
+static int bf16_ctx_setup(void **state) {
+  if (gt_ctx_setup(state) != 0) return -1;
+  graft_ctx *ctx = *state;
+  ctx->precision = GRAFT_PREC_BF16;
+  ctx->act_dtype = GRAFT_DTYPE_BF16;
+  return 0;
+}
+
+/* n fp32 values uniform in [lo, hi). */
+static float *f32_random(tu_rng *rng, size_t n, float lo, float hi) {
+  float *x = malloc((n ? n : 1) * sizeof(float)); /* (n) */
+  assert_non_null(x);
+  tu_fill_uniform(rng, x, n, lo, hi);
+  return x;
+}
+
+/* n values uniform in [lo, hi), each rounded to the nearest bf16. */
+static float *bt_random(tu_rng *rng, size_t n, float lo, float hi) {
+  float *x = f32_random(rng, n, lo, hi); /* (n) */
+  for (size_t i = 0; i < n; i++) x[i] = graft_bf16_roundf(x[i]);
+  return x;
+}
+
+static float *f32_zeros(size_t n) {
+  float *x = calloc(n ? n : 1, sizeof(float)); /* (n) */
+  assert_non_null(x);
+  return x;
+}
+
+/* A device buffer of n bf16 elements plus GT_GUARD bf16 sentinels, the
+ * body rounded from host (zeros when host is NULL), returned as the
+ * float * the ops take for an activation. */
+static float *bt_upload(graft_ctx *ctx, const float *host, /* (n) or NULL */ size_t n) {
+  const size_t bytes = (n + GT_GUARD) * sizeof(uint16_t);
+  uint16_t *staging = malloc(bytes); /* (n + guard) */
+  void *dev = NULL;
+  assert_non_null(staging);
+  for (size_t i = 0; i < n; i++) staging[i] = host ? graft_round_bf16(host[i]) : 0;
+  for (size_t i = 0; i < GT_GUARD; i++) staging[n + i] = (uint16_t)BT_SENTINEL;
+  assert_int_equal(graft_gpu_alloc(ctx, &dev, bytes), GRAFT_OK);
+  assert_int_equal(graft_gpu_copy_h2d(ctx, dev, staging, bytes), GRAFT_OK);
+  assert_int_equal(graft_gpu_sync(ctx), GRAFT_OK);
+  free(staging);
+  return dev;
+}
+
+/* Waits for the stream, copies the n bf16 elements of dev back widened
+ * into host and checks the guard; returns 0 (after saying so) when a
+ * sentinel was overwritten. */
+static int bt_download(graft_ctx *ctx, const char *label, const float *dev, float *host,
+                       size_t n) {
+  uint16_t *staging = malloc((n + GT_GUARD) * sizeof(uint16_t)); /* (n + guard) */
+  assert_non_null(staging);
+  assert_int_equal(graft_gpu_copy_d2h(ctx, staging, dev, (n + GT_GUARD) * sizeof(uint16_t)),
+                   GRAFT_OK);
+  assert_int_equal(graft_gpu_sync(ctx), GRAFT_OK);
+  for (size_t i = 0; i < n; i++) host[i] = graft_widen_bf16(staging[i]);
+  int ok = 1;
+  for (size_t i = 0; i < GT_GUARD && ok; i++) {
+    if (staging[n + i] != BT_SENTINEL) {
+      fprintf(stderr, "GUARD %s: bf16 %zu past the end of %zu was overwritten (0x%04x)\n", label,
+              i, n, (unsigned)staging[n + i]);
+      ok = 0;
+    }
+  }
+  free(staging);
+  return ok;
+}
+
+/* Downloads the bf16 tensor dev and checks every element against want
+ * under the header's bound |got - want| <= 2^-8 |want| + slack *
+ * max|want|. On failure prints the element whose error is largest
+ * against its allowance; returns 1 when the values and the guard are
+ * right. */
+static int bt_check(graft_ctx *ctx, const char *label, const float *dev,
+                    const float *want, /* (n) */ size_t n, double slack) {
+  float *got = malloc((n ? n : 1) * sizeof(float)); /* (n) */
+  assert_non_null(got);
+  int ok = bt_download(ctx, label, dev, got, n);
+  double scale = 0.0;
+  for (size_t i = 0; i < n; i++)
+    if (fabs((double)want[i]) > scale) scale = fabs((double)want[i]);
+  double worst = 0.0, worst_err = 0.0, worst_allowed = 0.0; /* worst = err / allowed */
+  size_t at = 0;
+  int bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    double err = fabs((double)got[i] - (double)want[i]);
+    if (isnan(err)) err = INFINITY;
+    const double allowed = BF16_U * fabs((double)want[i]) + slack * scale;
+    const double ratio = err == 0.0 ? 0.0 : allowed > 0.0 ? err / allowed : INFINITY;
+    if (ratio > worst) worst = ratio, worst_err = err, worst_allowed = allowed, at = i;
+    if (err > allowed) bad = 1;
+  }
+  if (bad) {
+    fprintf(stderr,
+            "MISMATCH %s: largest error %.9g at %zu (got %.9g, want %.9g, allowed %.9g, "
+            "%.3g times the allowance)\n",
+            label, worst_err, at, (double)got[at], (double)want[at], worst_allowed, worst);
+    ok = 0;
+  }
+  free(got);
+  return ok;
+}
+
+/* ---- the cases -------------------------------------------------------------- */
+
+typedef struct {
+  int64_t m;
+  int c;
+} bn_case;
+
+static const bn_case cases[] = {
+    {1, 7},     /* M = 1: eval only */
+    {2, 1},     /* the smallest training batch, one channel */
+    {5, 33},    /* odd C, one past a 32-channel block of the sums */
+    {257, 3},   /* odd M and C */
+    {64, 600},  /* C past a 256-thread block of the channel kernels (and the reference's 512) */
+    {1000, 64}, /* several row chunks of the sums */
+    {4097, 5},  /* many row chunks, odd C */
+};
+#define NCASES (sizeof cases / sizeof cases[0])
+
+/* Which op of the family runs. */
+typedef struct {
+  int fused;     /* bn_act_* rather than bn_* */
+  graft_act act; /* GRAFT_ACT_IDENTITY for the plain ops */
+  int with_res;  /* a residual (fused only) */
+  int train;     /* training or eval mode */
+} bn_mode;
+
+/* One forward of the mode against the reference, then its backward from
+ * the reference's rounded y and statistics: with every gradient, and
+ * again with dresidual alone (fused with a residual) or dx alone. */
+static int bn_bf16_run(graft_ctx *ctx, graft_ctx *ref, tu_rng *rng, const graft_bn_desc *d,
+                       const bn_mode *md) {
+  const int c = d->c;
+  const size_t mc = (size_t)d->m * c;
+  const graft_act act = md->act;
+  char tag[96], label[160];
+  snprintf(tag, sizeof tag, "%s %s m=%lld c=%d act=%d res=%d", md->fused ? "bn_act" : "bn",
+           md->train ? "train" : "eval", (long long)d->m, c, (int)act, md->with_res);
+  int ok = 1;
+
+  /* activations, bf16 values; x far from zero exercises the sums about the first row */
+  float *x = bt_random(rng, mc, 2.0f, 4.0f);    /* (M, C) */
+  float *r = bt_random(rng, mc, -1.0f, 1.0f);   /* (M, C) residual */
+  float *dy = bt_random(rng, mc, -1.0f, 1.0f);  /* (M, C) */
+  float *dx0 = bt_random(rng, mc, -1.0f, 1.0f); /* (M, C) initial dx */
+  float *dr0 = bt_random(rng, mc, -1.0f, 1.0f); /* (M, C) initial dresidual */
+  /* per-channel values, fp32 */
+  float *gamma = f32_random(rng, c, 0.5f, 1.5f), *beta = f32_random(rng, c, -0.5f, 0.5f);
+  float *rmean0 = f32_random(rng, c, 2.5f, 3.5f), *rvar0 = f32_random(rng, c, 0.05f, 0.5f);
+  float *dg0 = f32_random(rng, c, -1.0f, 1.0f), *db0 = f32_random(rng, c, -1.0f, 1.0f);
+  const float *res = md->with_res ? r : NULL;
+
+  float *dev_x = bt_upload(ctx, x, mc), *dev_dy = bt_upload(ctx, dy, mc);
+  float *dev_r = md->with_res ? bt_upload(ctx, r, mc) : NULL;
+  float *dev_gamma = gt_upload(ctx, gamma, c), *dev_beta = gt_upload(ctx, beta, c);
+
+  /* ---- forward ---- */
+  float *y = f32_zeros(mc), *smean = f32_zeros(c), *sinv = f32_zeros(c); /* (M,C) (C) (C) */
+  float *rm = gt_dup(rmean0, c), *rv = gt_dup(rvar0, c);                 /* (C) each */
+  float *dev_y = bt_upload(ctx, NULL, mc);
+  float *dev_rm = gt_upload(ctx, rmean0, c), *dev_rv = gt_upload(ctx, rvar0, c);
+  float *dev_smean = gt_upload(ctx, NULL, c), *dev_sinv = gt_upload(ctx, NULL, c);
+  if (md->fused && md->train) {
+    assert_int_equal(graft_backend_ref.bn_act_forward_train(ref, d, act, x, gamma, beta, rm, rv,
+                                                            res, y, smean, sinv),
+                     GRAFT_OK);
+    assert_int_equal(graft_backend_gpu.bn_act_forward_train(ctx, d, act, dev_x, dev_gamma,
+                                                            dev_beta, dev_rm, dev_rv, dev_r,
+                                                            dev_y, dev_smean, dev_sinv),
+                     GRAFT_OK);
+  } else if (md->fused) {
+    assert_int_equal(graft_backend_ref.bn_act_forward_eval(ref, d, act, x, gamma, beta, rm, rv,
+                                                           res, y),
+                     GRAFT_OK);
+    assert_int_equal(graft_backend_gpu.bn_act_forward_eval(ctx, d, act, dev_x, dev_gamma,
+                                                           dev_beta, dev_rm, dev_rv, dev_r,
+                                                           dev_y),
+                     GRAFT_OK);
+  } else if (md->train) {
+    assert_int_equal(graft_backend_ref.bn_forward_train(ref, d, x, gamma, beta, rm, rv, y, smean,
+                                                        sinv),
+                     GRAFT_OK);
+    assert_int_equal(graft_backend_gpu.bn_forward_train(ctx, d, dev_x, dev_gamma, dev_beta,
+                                                        dev_rm, dev_rv, dev_y, dev_smean,
+                                                        dev_sinv),
+                     GRAFT_OK);
+  } else {
+    assert_int_equal(graft_backend_ref.bn_forward_eval(ref, d, x, gamma, beta, rm, rv, y),
+                     GRAFT_OK);
+    assert_int_equal(graft_backend_gpu.bn_forward_eval(ctx, d, dev_x, dev_gamma, dev_beta,
+                                                       dev_rm, dev_rv, dev_y),
+                     GRAFT_OK);
+  }
+  snprintf(label, sizeof label, "%s: y", tag);
+  ok &= bt_check(ctx, label, dev_y, y, mc, OUT_SLACK);
+  /* running statistics: updated in training, untouched in eval */
+  snprintf(label, sizeof label, "%s: running mean", tag);
+  ok &= gt_check(ctx, label, dev_rm, rm, c, STATS);
+  snprintf(label, sizeof label, "%s: running var", tag);
+  ok &= gt_check(ctx, label, dev_rv, rv, c, STATS);
+  if (md->train) {
+    snprintf(label, sizeof label, "%s: save_mean", tag);
+    ok &= gt_check(ctx, label, dev_smean, smean, c, STATS);
+    snprintf(label, sizeof label, "%s: save_invstd", tag);
+    ok &= gt_check(ctx, label, dev_sinv, sinv, c, STATS);
+  }
+
+  /* ---- backward, from the reference's y rounded to bf16 (the same bits on
+   * both sides) and the reference's statistics ---- */
+  for (size_t i = 0; i < mc; i++) y[i] = graft_bf16_roundf(y[i]);
+  float *dev_yb = bt_upload(ctx, y, mc);
+  const float *st1 = md->train ? smean : rm, *st2 = md->train ? sinv : rv; /* (C) each */
+  float *dev_st1 = gt_upload(ctx, st1, c), *dev_st2 = gt_upload(ctx, st2, c);
+  for (int all = 1; all >= 0; all--) {
+    const int give_dr = md->fused && md->with_res;
+    const int give_dx = all || !give_dr;
+    float *dx = gt_dup(dx0, mc), *dr = gt_dup(dr0, mc); /* (M, C) each */
+    float *dg = gt_dup(dg0, c), *db = gt_dup(db0, c);   /* (C) each */
+    float *dev_dx = bt_upload(ctx, dx0, mc), *dev_dr = bt_upload(ctx, dr0, mc);
+    float *dev_dg = gt_upload(ctx, dg0, c), *dev_db = gt_upload(ctx, db0, c);
+    float *hdx = give_dx ? dx : NULL, *hdr = give_dr ? dr : NULL;
+    float *hdg = all ? dg : NULL, *hdb = all ? db : NULL;
+    float *ddx = give_dx ? dev_dx : NULL, *ddr = give_dr ? dev_dr : NULL;
+    float *ddg = all ? dev_dg : NULL, *ddb = all ? dev_db : NULL;
+    if (md->fused && md->train) {
+      assert_int_equal(graft_backend_ref.bn_act_backward_train(ref, d, act, x, y, dy, gamma, st1,
+                                                               st2, hdx, hdr, hdg, hdb),
+                       GRAFT_OK);
+      assert_int_equal(graft_backend_gpu.bn_act_backward_train(ctx, d, act, dev_x, dev_yb, dev_dy,
+                                                               dev_gamma, dev_st1, dev_st2, ddx,
+                                                               ddr, ddg, ddb),
+                       GRAFT_OK);
+    } else if (md->fused) {
+      assert_int_equal(graft_backend_ref.bn_act_backward_eval(ref, d, act, x, y, dy, gamma, st1,
+                                                              st2, hdx, hdr, hdg, hdb),
+                       GRAFT_OK);
+      assert_int_equal(graft_backend_gpu.bn_act_backward_eval(ctx, d, act, dev_x, dev_yb, dev_dy,
+                                                              dev_gamma, dev_st1, dev_st2, ddx,
+                                                              ddr, ddg, ddb),
+                       GRAFT_OK);
+    } else if (md->train) {
+      assert_int_equal(graft_backend_ref.bn_backward_train(ref, d, x, dy, gamma, st1, st2, hdx,
+                                                           hdg, hdb),
+                       GRAFT_OK);
+      assert_int_equal(graft_backend_gpu.bn_backward_train(ctx, d, dev_x, dev_dy, dev_gamma,
+                                                           dev_st1, dev_st2, ddx, ddg, ddb),
+                       GRAFT_OK);
+    } else {
+      assert_int_equal(graft_backend_ref.bn_backward_eval(ref, d, x, dy, gamma, st1, st2, hdx,
+                                                          hdg, hdb),
+                       GRAFT_OK);
+      assert_int_equal(graft_backend_gpu.bn_backward_eval(ctx, d, dev_x, dev_dy, dev_gamma,
+                                                          dev_st1, dev_st2, ddx, ddg, ddb),
+                       GRAFT_OK);
+    }
+    /* a gradient not asked for must hold its initial values */
+    snprintf(label, sizeof label, "%s all=%d: dx", tag, all);
+    ok &= bt_check(ctx, label, dev_dx, dx, mc, ADDED_SLACK);
+    snprintf(label, sizeof label, "%s all=%d: dresidual", tag, all);
+    ok &= bt_check(ctx, label, dev_dr, dr, mc, ADDED_SLACK);
+    snprintf(label, sizeof label, "%s all=%d: dgamma", tag, all);
+    ok &= gt_check(ctx, label, dev_dg, dg, c, STATS);
+    snprintf(label, sizeof label, "%s all=%d: dbeta", tag, all);
+    ok &= gt_check(ctx, label, dev_db, db, c, STATS);
+    gt_free(ctx, dev_dx), gt_free(ctx, dev_dr), gt_free(ctx, dev_dg), gt_free(ctx, dev_db);
+    free(dx), free(dr), free(dg), free(db);
+  }
+
+  gt_free(ctx, dev_yb), gt_free(ctx, dev_st1), gt_free(ctx, dev_st2);
+  gt_free(ctx, dev_y), gt_free(ctx, dev_rm), gt_free(ctx, dev_rv);
+  gt_free(ctx, dev_smean), gt_free(ctx, dev_sinv);
+  gt_free(ctx, dev_x), gt_free(ctx, dev_dy), gt_free(ctx, dev_gamma), gt_free(ctx, dev_beta);
+  if (dev_r) gt_free(ctx, dev_r);
+  free(y), free(smean), free(sinv), free(rm), free(rv);
+  free(x), free(r), free(dy), free(dx0), free(dr0);
+  free(gamma), free(beta), free(rmean0), free(rvar0), free(dg0), free(db0);
+  return ok;
+}
+
+/* bn_forward_train/eval and bn_backward_train/eval. */
+static void test_bn_bf16(void **state) {
+  graft_ctx *ctx = gpu_of(state), ref;
+  tu_ctx_init(&ref, 0);
+  tu_rng rng;
+  tu_rng_seed(&rng, 41);
+  int ok = 1;
+  for (size_t i = 0; i < NCASES; i++) {
+    const graft_bn_desc d = {cases[i].m, cases[i].c, 1e-5f, 0.1f};
+    for (int train = 0; train < 2; train++) {
+      if (train && d.m < 2) continue; /* training needs two rows */
+      const bn_mode md = {0, GRAFT_ACT_IDENTITY, 0, train};
+      ok &= bn_bf16_run(ctx, &ref, &rng, &d, &md);
+    }
+  }
+  assert_true(ok);
+}
+
+/* bn_act_forward_train/eval and bn_act_backward_train/eval, identity and
+ * ReLU, with and without the residual. */
+static void test_bn_act_bf16(void **state) {
+  graft_ctx *ctx = gpu_of(state), ref;
+  tu_ctx_init(&ref, 0);
+  tu_rng rng;
+  tu_rng_seed(&rng, 42);
+  int ok = 1;
+  for (size_t i = 0; i < NCASES; i++) {
+    const graft_bn_desc d = {cases[i].m, cases[i].c, 1e-5f, 0.1f};
+    for (int train = 0; train < 2; train++) {
+      if (train && d.m < 2) continue;
+      for (int act = GRAFT_ACT_IDENTITY; act <= GRAFT_ACT_RELU; act++)
+        for (int with_res = 0; with_res < 2; with_res++) {
+          const bn_mode md = {1, (graft_act)act, with_res, train};
+          ok &= bn_bf16_run(ctx, &ref, &rng, &d, &md);
+        }
+    }
+  }
+  assert_true(ok);
+}
+
+/* Activations stored as anything but fp32 or bf16 are refused. */
+static void test_bn_other_storage(void **state) {
+  graft_ctx ctx = *gpu_of(state);
+  ctx.act_dtype = GRAFT_DTYPE_F16;
+  const graft_bn_desc d = {8, 4, 1e-5f, 0.1f};
+  float *dev = gt_upload(&ctx, NULL, 32); /* (8, 4), also used as every (C) operand */
+  graft_log_level saved = graft_log_get_level();
+  graft_log_set_level(GRAFT_LOG_SILENT);
+  assert_int_equal(graft_backend_gpu.bn_forward_eval(&ctx, &d, dev, dev, dev, dev, dev, dev),
+                   GRAFT_EUNSUPPORTED);
+  assert_int_equal(graft_backend_gpu.bn_act_backward_train(&ctx, &d, GRAFT_ACT_RELU, dev, dev, dev,
+                                                           dev, dev, dev, dev, NULL, NULL, NULL),
+                   GRAFT_EUNSUPPORTED);
+  graft_log_set_level(saved);
+  gt_free(&ctx, dev);
+}
+
+int main(void) {
+  if (graft_gpu_device_count() == 0) {
+    printf("test_gpu_bf16_bn: skipped, no CUDA device\n");
+    return 77;
+  }
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_bn_bf16),
+      cmocka_unit_test(test_bn_act_bf16),
+      cmocka_unit_test(test_bn_other_storage),
+  };
+  return cmocka_run_group_tests(tests, bf16_ctx_setup, gt_ctx_teardown);
+}
+
+#else
+
+int main(void) {
+  printf("test_gpu_bf16_bn: skipped, graft was built without CUDA\n");
+  return 77;
+}
+
+#endif
