@@ -254,7 +254,8 @@ graft_status graft_net_place(graft_net *net, graft_ctx *ctx) {
   graft_status s = GRAFT_OK;
   size_t total = 0;
   for (int i = 0; i < 6 && s == GRAFT_OK; i++) {
-    size_t bytes = host[i]->cap * sizeof(float);
+    /* Activations and their gradients take the storage type's bytes. */
+    size_t bytes = host[i]->cap * (i < 2 ? graft_dtype_size(ctx->act_dtype) : sizeof(float));
     s = be->mem_alloc(ctx, (void **)runs[i], bytes);
     if (s != GRAFT_OK) GRAFT_ERROR("cannot place the network's %s (%zu bytes) on %s", what[i], bytes, be->name);
     else s = be->zero(ctx, *runs[i], bytes);
@@ -346,11 +347,20 @@ graft_status graft_net_read_act(graft_net *net, int value, float *dst, size_t co
   return ctx->backend->sync(ctx);
 }
 
-float *graft_net_act(graft_net *net, int value) { return net->run.act + net->values[value].offset; }
-
-float *graft_net_act_grad(graft_net *net, int value) {
-  return net->run.act_grad + net->values[value].offset;
+/* Bytes of one stored activation: 4, or 2 on a device storing bf16. Value
+ * offsets are planned in elements (64-element aligned), so a bf16 arena is
+ * half the size and every value stays 128-byte aligned. */
+static size_t act_elem(const graft_net *net) {
+  return net->placed ? graft_dtype_size(net->placed->act_dtype) : sizeof(float);
 }
+
+static float *act_at(const graft_net *net, float *base, int value) {
+  return (float *)((char *)base + net->values[value].offset * act_elem(net));
+}
+
+float *graft_net_act(graft_net *net, int value) { return act_at(net, net->run.act, value); }
+
+float *graft_net_act_grad(graft_net *net, int value) { return act_at(net, net->run.act_grad, value); }
 
 float *graft_net_param(graft_net *net, int id) {
   graft_param *p = &net->params[id];
@@ -366,7 +376,7 @@ float *graft_net_grad(graft_net *net, int id) {
 
 float *graft_net_input_grad(graft_net *net, int value) {
   if (value == net->input || (net->needs_grad && !net->needs_grad[value])) return NULL;
-  return net->run.act_grad + net->values[value].offset;
+  return act_at(net, net->run.act_grad, value);
 }
 
 float *graft_net_param_host(graft_net *net, int id) {
@@ -417,7 +427,7 @@ graft_status graft_net_forward(graft_net *net, graft_ctx *ctx, int train) {
 }
 
 graft_status graft_net_zero_grads(graft_net *net, graft_ctx *ctx) {
-  GRAFT_TRY(ctx->backend->zero(ctx, net->run.act_grad, net->act_plan.used * sizeof(float)));
+  GRAFT_TRY(ctx->backend->zero(ctx, net->run.act_grad, net->act_plan.used * act_elem(net)));
   return ctx->backend->zero(ctx, net->run.grad, net->grad.cap * sizeof(float));
 }
 

@@ -212,9 +212,13 @@ static void test_bf16_staging(void **state) {
     changed += back[i] != x[i];
   }
   assert_true(changed > n / 2); /* most floats are not bf16 numbers */
-  /* The stored input is 2-byte elements: the second half of its slot is untouched. */
+  /* The stored input is 2-byte elements, and values lie at 2-byte strides
+   * of their planned offsets (a bf16 arena is half the size). */
   const uint16_t *bits = (const uint16_t *)graft_net_act(&net, net.input);
-  assert_int_equal(bits[0], graft_round_bf16(x[0]));
+  assert_int_equal(bits[n - 1], graft_round_bf16(x[n - 1]));
+  int second = net.input + 1;
+  assert_true((char *)graft_net_act(&net, second) - (char *)graft_net_act(&net, 0) ==
+              (ptrdiff_t)((net.values[second].offset - net.values[0].offset) * 2));
   /* The logits are fp32 and pass unchanged. */
   float logits[BATCH * CLASSES], got[BATCH * CLASSES];
   for (int i = 0; i < BATCH * CLASSES; i++) logits[i] = x[i] * 1.000123f;
