@@ -1,9 +1,9 @@
 /* batchnorm_impl.cuh: what the device batch norms share (CUDA only): the
  * workspace layout, the argument checks, the per-channel sums (stage 1)
  * and the kernels that turn them into statistics, parameter gradients and
- * coefficients (stage 2). batchnorm.cu (plain batch norm) and bn_act.cu
- * (batch norm fused with a residual add and an activation) each add their
- * own elementwise pass (stage 3).
+ * coefficients (stage 2), under bn_act.cu's elementwise passes (stage 3).
+ * Every device batch norm runs there: a plain one (batchnorm.cu) is the
+ * fused op with the identity and no residual.
  *
  * Stage 1, bn_sums_kernel, reads the first summand through a loader, a
  * functor float operator()(int64_t e) const over the (M, C) elements: a

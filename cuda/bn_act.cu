@@ -6,7 +6,8 @@
  * other.
  *
  * Stages 1 and 2 (per-channel sums in double, then statistics or
- * coefficients) are batchnorm.cu's, from batchnorm_impl.cuh; fusing saves
+ * coefficients) come from batchnorm_impl.cuh. The plain batch norm of
+ * batchnorm.cu is this op with the identity and no residual. Fusing saves
  * whole passes over the (M, C) values:
  *  - forward: the statistics pass over x, then one pass that reads x and
  *    the residual and writes y (unfused: three more passes for the add and
@@ -17,7 +18,7 @@
  *    and the add's gradients are written and read back).
  * The passes round each product on its own (graft_mul_rn), as the
  * reference does. Nothing is allocated; the sums and coefficients live in
- * the context's workspace, as in batchnorm.cu.
+ * the context's workspace.
  *
  * x, residual, y, dy, dx and dresidual are stored as ctx->act_dtype
  * (ops.h): the kernels are templates over the element type T, instantiated
@@ -109,7 +110,7 @@ extern "C" graft_status graft_bn_act_forward_train_gpu(graft_ctx *ctx, const gra
                                                        float *save_mean,      /* (C) */
                                                        float *save_invstd)    /* (C) */
 {
-  static const char op[] = "bn_act_forward_train";
+  static const char op[] = "batch norm forward (train)";
   GRAFT_TRY(bn_check(op, d, 1));
   GRAFT_TRY(bn_act_check(op, act));
   if (!x || !gamma || !beta || !y || !save_mean || !save_invstd)
@@ -145,7 +146,7 @@ extern "C" graft_status graft_bn_act_forward_eval_gpu(graft_ctx *ctx, const graf
                                                       const float *residual, /* (M, C) or NULL */
                                                       float *y)              /* (M, C) */
 {
-  static const char op[] = "bn_act_forward_eval";
+  static const char op[] = "batch norm forward (eval)";
   GRAFT_TRY(bn_check(op, d, 0));
   GRAFT_TRY(bn_act_check(op, act));
   if (!x || !gamma || !beta || !running_mean || !running_var || !y)
@@ -179,7 +180,7 @@ extern "C" graft_status graft_bn_act_backward_train_gpu(graft_ctx *ctx, const gr
                                                         float *dgamma,    /* (C) or NULL */
                                                         float *dbeta)     /* (C) or NULL */
 {
-  static const char op[] = "bn_act_backward_train";
+  static const char op[] = "batch norm backward (train)";
   GRAFT_TRY(bn_check(op, d, 1));
   GRAFT_TRY(bn_act_check(op, act));
   if (!x || !dy || !gamma || !save_mean || !save_invstd || (act != GRAFT_ACT_IDENTITY && !y))
@@ -223,7 +224,7 @@ extern "C" graft_status graft_bn_act_backward_eval_gpu(graft_ctx *ctx, const gra
                                                        float *dgamma,    /* (C) or NULL */
                                                        float *dbeta)     /* (C) or NULL */
 {
-  static const char op[] = "bn_act_backward_eval";
+  static const char op[] = "batch norm backward (eval)";
   GRAFT_TRY(bn_check(op, d, 0));
   GRAFT_TRY(bn_act_check(op, act));
   const int want_params = dgamma || dbeta;

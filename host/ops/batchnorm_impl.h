@@ -1,7 +1,8 @@
 /* batchnorm_impl.h: the loops of the CPU reference batch normalization,
- * shared by the plain ops (batchnorm_ref.c) and the ones fused with a
- * residual add and an activation (bn_act_ref.c). Everything is static and
- * private to those two files.
+ * run by the ops fused with a residual add and an activation
+ * (bn_act_ref.c), which the plain ops (batchnorm_ref.c) call with the
+ * identity and no residual. Everything is static and private to
+ * bn_act_ref.c.
  *
  * Channels are processed in blocks of BN_BLOCK. For one block, the channel
  * sums are reduced in double over a fixed number of row chunks, and the

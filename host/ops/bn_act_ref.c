@@ -27,7 +27,7 @@ graft_status graft_bn_act_forward_train_ref(graft_ctx *ctx, const graft_bn_desc 
                                             float *y,              /* (M, C) */
                                             float *save_mean,      /* (C) */
                                             float *save_invstd) {  /* (C) */
-  static const char op[] = "bn_act forward (train)";
+  static const char op[] = "batch norm forward (train)";
   GRAFT_TRY(bn_check(d, 1));
   GRAFT_TRY(bn_act_check(op, act));
   if (!x || !gamma || !beta || !y || !save_mean || !save_invstd)
@@ -48,7 +48,7 @@ graft_status graft_bn_act_forward_eval_ref(graft_ctx *ctx, const graft_bn_desc *
                                            const float *running_var,  /* (C) */
                                            const float *residual,     /* (M, C) or NULL */
                                            float *y) {                /* (M, C) */
-  static const char op[] = "bn_act forward (eval)";
+  static const char op[] = "batch norm forward (eval)";
   GRAFT_TRY(bn_check(d, 0));
   GRAFT_TRY(bn_act_check(op, act));
   if (!x || !gamma || !beta || !running_mean || !running_var || !y)
@@ -68,7 +68,7 @@ graft_status graft_bn_act_backward_train_ref(graft_ctx *ctx, const graft_bn_desc
                                              float *dresidual,         /* (M, C) or NULL */
                                              float *dgamma,            /* (C) or NULL */
                                              float *dbeta) {           /* (C) or NULL */
-  static const char op[] = "bn_act backward (train)";
+  static const char op[] = "batch norm backward (train)";
   GRAFT_TRY(bn_check(d, 1));
   GRAFT_TRY(bn_act_check(op, act));
   if (!x || !dy || !gamma || !save_mean || !save_invstd || (act != GRAFT_ACT_IDENTITY && !y))
@@ -90,7 +90,7 @@ graft_status graft_bn_act_backward_eval_ref(graft_ctx *ctx, const graft_bn_desc 
                                             float *dresidual,          /* (M, C) or NULL */
                                             float *dgamma,             /* (C) or NULL */
                                             float *dbeta) {            /* (C) or NULL */
-  static const char op[] = "bn_act backward (eval)";
+  static const char op[] = "batch norm backward (eval)";
   GRAFT_TRY(bn_check(d, 0));
   GRAFT_TRY(bn_act_check(op, act));
   if (!dy || !gamma || !running_var || (act != GRAFT_ACT_IDENTITY && !y) ||
