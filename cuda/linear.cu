@@ -19,9 +19,10 @@
  *   forward  y^T  (out, N)  = W (out, in)   . x^T (in, N)     [A = W^T stored]
  *   dx^T     (in, N)       += W^T (in, out) . dy^T (out, N)
  *   dW^T     (in, out)     += x^T (in, N)   . dy (N, out)     [B = dy^T stored]
- * Gradients accumulate through beta = 1. The forward with a bias first
- * fills y with the bias rows and then multiplies with beta = 1, as the CPU
- * reference does; the bias gradient is a column sum of the fp32 dy in
+ * Gradients accumulate through beta = 1. The forward adds the bias in
+ * cuBLASLt's bias epilogue (one kernel); where no algorithm offers the
+ * epilogue it fills y with the bias rows and multiplies with beta = 1, as
+ * the CPU reference does. The bias gradient is a column sum of the fp32 dy in
  * double, one thread per column adding the rows in order (deterministic,
  * no atomics), in every precision.
  *
@@ -60,16 +61,19 @@ static lt_types lt_types_of(graft_precision prec) {
   }
 }
 
-/* D = C = alpha * op(A) . op(B) + beta * C in column-major, op(A) (m, k),
- * op(B) (k, n), C (m, n) of element type cd (CUDA_R_32F, or CUDA_R_16BF for
- * a bf16 dx) with leading dimension ldc; A and B of t.ab, math of
- * t.compute, alpha and beta fp32; cuBLASLt may use ws_bytes of scratch
- * at ws. */
+/* D = C = alpha * op(A) . op(B) + beta * C (+ bias[row] when bias is not
+ * NULL, in the epilogue) in column-major, op(A) (m, k), op(B) (k, n), C
+ * (m, n) of element type cd (CUDA_R_32F, or CUDA_R_16BF for a bf16 dx)
+ * with leading dimension ldc; A and B of t.ab, math of t.compute, alpha
+ * and beta fp32; cuBLASLt may use ws_bytes of scratch at ws. With a bias
+ * and no algorithm offering its epilogue, returns GRAFT_ENOTFOUND without
+ * a message, for the caller to add the bias another way. */
 static graft_status lt_gemm(graft_ctx *ctx, const char *op, lt_types t, cublasOperation_t ta,
                             cublasOperation_t tb, int m, int n, int k,
                             const void *a, int lda, /* stored (ta ? k : m, ta ? m : k) */
                             const void *b, int ldb, /* stored (tb ? n : k, tb ? k : n) */
                             float beta, cudaDataType_t cd, void *c, int ldc, /* (m, n) */
+                            const float *bias,                               /* (m) or NULL */
                             void *ws, size_t ws_bytes)
 {
   graft_gpu *g = graft_gpu_of(ctx);
@@ -87,6 +91,16 @@ static graft_status lt_gemm(graft_ctx *ctx, const char *op, lt_types t, cublasOp
       cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
   GRAFT_CUBLAS_CHECK(
       cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+  if (bias) {
+    const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    const cudaDataType_t bias_type = CUDA_R_32F;
+    GRAFT_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    GRAFT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                      &bias, sizeof bias));
+    GRAFT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
+                                                      &bias_type, sizeof bias_type));
+  }
   GRAFT_CUBLAS_CHECK(cublasLtMatrixLayoutInit(la, t.ab, ta_t ? k : m, ta_t ? m : k, lda));
   GRAFT_CUBLAS_CHECK(cublasLtMatrixLayoutInit(lb, t.ab, tb_t ? n : k, tb_t ? k : n, ldb));
   GRAFT_CUBLAS_CHECK(cublasLtMatrixLayoutInit(lc, cd, m, n, ldc));
@@ -109,6 +123,7 @@ static graft_status lt_gemm(graft_ctx *ctx, const char *op, lt_types t, cublasOp
   int found = 0;
   GRAFT_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(g->cublaslt, desc, la, lb, lc, lc, pref, 1,
                                                     &heur, &found));
+  if (found < 1 && bias) return GRAFT_ENOTFOUND;
   if (found < 1)
     GRAFT_FAIL(GRAFT_EUNSUPPORTED, "%s: cuBLASLt has no %s algorithm for m=%d n=%d k=%d", op,
                graft_precision_name(ctx->precision), m, n, k);
@@ -215,17 +230,19 @@ extern "C" graft_status graft_linear_forward_gpu(graft_ctx *ctx, const graft_lin
     GRAFT_TRY(graft_cast_f32_to_bf16(ctx, (int64_t)d->out * d->in, w, s.w));
     a = s.w;
   }
-  float beta = 0.0f;
+  /* y^T (out, N) = W (out, in) . x^T (in, N) (+ bias per row of y^T) */
   if (bias) {
+    graft_status st = lt_gemm(ctx, op, t, CUBLAS_OP_T, CUBLAS_OP_N, d->out, d->n, d->in, a, d->in, x,
+                              d->in, 0.0f, CUDA_R_32F, y, d->out, bias, s.ws, s.ws_bytes);
+    if (st != GRAFT_ENOTFOUND) return st;
+    /* No epilogue on offer: y starts as the bias rows and the product adds. */
     graft_gpu *g = graft_gpu_of(ctx);
     const int64_t total = (int64_t)d->n * d->out;
     bias_rows_kernel<<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(total, d->out, bias, y);
     GRAFT_LAUNCH_CHECK(g);
-    beta = 1.0f;
   }
-  /* y^T (out, N) = W (out, in) . x^T (in, N) */
   return lt_gemm(ctx, op, t, CUBLAS_OP_T, CUBLAS_OP_N, d->out, d->n, d->in, a, d->in, x, d->in,
-                 beta, CUDA_R_32F, y, d->out, s.ws, s.ws_bytes);
+                 bias ? 1.0f : 0.0f, CUDA_R_32F, y, d->out, NULL, s.ws, s.ws_bytes);
 }
 
 extern "C" graft_status graft_linear_backward_gpu(graft_ctx *ctx, const graft_linear_desc *d,
@@ -259,12 +276,12 @@ extern "C" graft_status graft_linear_backward_gpu(graft_ctx *ctx, const graft_li
     }
     /* dx^T (in, N) += W^T (in, out) . dy^T (out, N) */
     GRAFT_TRY(lt_gemm(ctx, op, t, CUBLAS_OP_N, CUBLAS_OP_N, d->in, d->n, d->out, wa, d->in, dys,
-                      d->out, 1.0f, dx_type, dx, d->in, s.ws, s.ws_bytes));
+                      d->out, 1.0f, dx_type, dx, d->in, NULL, s.ws, s.ws_bytes));
   }
   if (dw) {
     /* dW^T (in, out) += x^T (in, N) . dy (N, out) */
     GRAFT_TRY(lt_gemm(ctx, op, t, CUBLAS_OP_N, CUBLAS_OP_T, d->in, d->out, d->n, x, d->in, dys,
-                      d->out, 1.0f, CUDA_R_32F, dw, d->in, s.ws, s.ws_bytes));
+                      d->out, 1.0f, CUDA_R_32F, dw, d->in, NULL, s.ws, s.ws_bytes));
   }
   if (dbias) {
     graft_gpu *g = graft_gpu_of(ctx);
