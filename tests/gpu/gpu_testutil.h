@@ -171,9 +171,10 @@ static inline int gt_download_bf16(graft_ctx *ctx, const char *label, const floa
  *   |got - want| <= 2^-8 B[i] + slack * max|want|
  *
  * with B[i] = mag[i] when mag is given (a bound for chained roundings) and
- * |want[i]| when not. A NaN or infinity on either side fails. On failure
- * prints the element whose error is largest against its allowance; returns
- * 1 when the values and the guard are right. */
+ * |want[i]| when not. A difference that is NaN (a NaN on either side, or
+ * infinities of one sign) counts as infinite. On failure prints the
+ * element whose error is largest against its allowance; returns 1 when the
+ * values and the guard are right. */
 static inline int gt_check_bf16(graft_ctx *ctx, const char *label, const float *dev,
                                 const float *want, /* (n) */
                                 const float *mag,  /* (n) or NULL */
@@ -190,8 +191,8 @@ static inline int gt_check_bf16(graft_ctx *ctx, const char *label, const float *
   for (size_t i = 0; i < n; i++) {
     double err = fabs((double)got[i] - (double)want[i]);
     if (isnan(err)) err = INFINITY;
-    const double allowed = GT_BF16_U * (mag ? fabs((double)mag[i]) : fabs((double)want[i])) +
-                           slack * scale;
+    const double allowed =
+        GT_BF16_U * (mag ? fabs((double)mag[i]) : fabs((double)want[i])) + slack * scale;
     const double ratio = err == 0.0 ? 0.0 : allowed > 0.0 ? err / allowed : INFINITY;
     if (ratio > worst) worst = ratio, worst_err = err, worst_allowed = allowed, at = i;
     if (err > allowed) bad = 1;
@@ -209,9 +210,13 @@ static inline int gt_check_bf16(graft_ctx *ctx, const char *label, const float *
 
 /* ---- activations as ctx stores them ---------------------------------------- */
 
-/* The activation storage of a context in precision prec. */
-static inline graft_dtype gt_act_dtype_of(graft_precision prec) {
-  return prec == GRAFT_PREC_BF16 ? GRAFT_DTYPE_BF16 : GRAFT_DTYPE_F32;
+/* A copy of *base that computes in precision prec and stores activations
+ * as that precision does: bf16 in bf16, else fp32. */
+static inline graft_ctx gt_ctx_in(const graft_ctx *base, graft_precision prec) {
+  graft_ctx ctx = *base;
+  ctx.precision = prec;
+  ctx.act_dtype = prec == GRAFT_PREC_BF16 ? GRAFT_DTYPE_BF16 : GRAFT_DTYPE_F32;
+  return ctx;
 }
 
 /* A device buffer of n activations as ctx stores them: gt_upload_bf16's
@@ -270,7 +275,7 @@ static inline int gt_check_prec(graft_ctx *ctx, const char *label, const float *
   float *got = malloc((n ? n : 1) * sizeof(float)); /* (n) */
   assert_non_null(got);
   int ok = stored ? gt_download_act(ctx, label, dev, got, n) : gt_download(ctx, label, dev, got, n);
-  char what[160];
+  char what[256];
   switch (ctx->precision) {
     case GRAFT_PREC_TF32:
       ok &= tu_check_close(label, got, want, n, gt_tf32_tol(l), 1e-6);
@@ -324,8 +329,7 @@ static inline int gt_ctx_teardown(void **state) {
 static inline int gt_bf16_ctx_setup(void **state) {
   if (gt_ctx_setup(state) != 0) return -1;
   graft_ctx *ctx = *state;
-  ctx->precision = GRAFT_PREC_BF16;
-  ctx->act_dtype = GRAFT_DTYPE_BF16;
+  *ctx = gt_ctx_in(ctx, GRAFT_PREC_BF16);
   return 0;
 }
 

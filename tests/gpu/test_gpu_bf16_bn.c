@@ -7,7 +7,8 @@
  * made in fp32 and rounded to bf16 on the host, so the reference runs on
  * exactly the values the device loads; gamma, beta, the running and saved
  * statistics and the parameter gradients are fp32 on both sides. bf16
- * results come back widened and are compared element by element:
+ * results come back widened and are compared element by element
+ * (gt_check_bf16, gpu_testutil.h):
  *
  *   |got - want| <= 2^-8 |want| + slack * max|want|
  *
@@ -39,8 +40,6 @@
 #include <cmocka.h>
 
 #ifdef GRAFT_HAVE_CUDA
-
-#include <math.h>
 
 #include "core/log.h"
 #include "gpu_testutil.h"
@@ -81,7 +80,8 @@ typedef struct {
  * device on device ones. res (fused only) and the saved statistics
  * (training only) are ignored where the op has none. */
 static void bn_forward(const graft_backend *be, graft_ctx *c, const graft_bn_desc *d,
-                       const bn_mode *md, const float *x, /* (M, C) */
+                       const bn_mode *md,
+                       const float *x,                        /* (M, C) */
                        const float *gamma, const float *beta, /* (C) each */
                        float *rm, float *rv,                  /* (C) each, running */
                        const float *res,                      /* (M, C) or NULL */
@@ -103,11 +103,11 @@ static void bn_forward(const graft_backend *be, graft_ctx *c, const graft_bn_des
  * only) and the statistics st1, st2 (saved in training, running in eval);
  * dresidual is ignored by the plain ops. */
 static void bn_backward(const graft_backend *be, graft_ctx *c, const graft_bn_desc *d,
-                        const bn_mode *md, const float *x, const float *y,
-                        const float *dy,                          /* (M, C) each */
+                        const bn_mode *md,
+                        const float *x, const float *y, const float *dy,        /* (M, C) each */
                         const float *gamma, const float *st1, const float *st2, /* (C) each */
-                        float *dx, float *dres,                   /* (M, C) each or NULL */
-                        float *dgamma, float *dbeta) {            /* (C) each or NULL */
+                        float *dx, float *dres,        /* (M, C) each or NULL */
+                        float *dgamma, float *dbeta) { /* (C) each or NULL */
   graft_status st;
   if (md->fused && md->train)
     st = be->bn_act_backward_train(c, d, md->act, x, y, dy, gamma, st1, st2, dx, dres, dgamma,
@@ -153,7 +153,7 @@ static int bn_bf16_run(graft_ctx *ctx, graft_ctx *ref, tu_rng *rng, const graft_
 
   /* ---- forward ---- */
   float *y = gt_zeros(mc), *smean = gt_zeros(c), *sinv = gt_zeros(c); /* (M,C) (C) (C) */
-  float *rm = gt_dup(rmean0, c), *rv = gt_dup(rvar0, c);                 /* (C) each */
+  float *rm = gt_dup(rmean0, c), *rv = gt_dup(rvar0, c);              /* (C) each */
   float *dev_y = gt_upload_bf16(ctx, NULL, mc);
   float *dev_rm = gt_upload(ctx, rmean0, c), *dev_rv = gt_upload(ctx, rvar0, c);
   float *dev_smean = gt_upload(ctx, NULL, c), *dev_sinv = gt_upload(ctx, NULL, c);
@@ -218,45 +218,36 @@ static int bn_bf16_run(graft_ctx *ctx, graft_ctx *ref, tu_rng *rng, const graft_
   return ok;
 }
 
-/* bn_forward_train/eval and bn_backward_train/eval. */
-static void test_bn_bf16(void **state) {
+/* Every case in eval and (with two rows or more) training mode, with the
+ * plain ops or the fused ones (identity and ReLU, with and without the
+ * residual), inputs drawn from seed; asserts that all agree. */
+static void bn_bf16_sweep(void **state, int fused, uint64_t seed) {
   graft_ctx *ctx = gt_ctx_of(state), ref;
   tu_ctx_init(&ref, 0);
   tu_rng rng;
-  tu_rng_seed(&rng, 41);
+  tu_rng_seed(&rng, seed);
+  const int last_act = fused ? GRAFT_ACT_RELU : GRAFT_ACT_IDENTITY;
   int ok = 1;
   for (size_t i = 0; i < NCASES; i++) {
     const graft_bn_desc d = {cases[i].m, cases[i].c, 1e-5f, 0.1f};
     for (int train = 0; train < 2; train++) {
       if (train && d.m < 2) continue; /* training needs two rows */
-      const bn_mode md = {0, GRAFT_ACT_IDENTITY, 0, train};
-      ok &= bn_bf16_run(ctx, &ref, &rng, &d, &md);
-    }
-  }
-  assert_true(ok);
-}
-
-/* bn_act_forward_train/eval and bn_act_backward_train/eval, identity and
- * ReLU, with and without the residual. */
-static void test_bn_act_bf16(void **state) {
-  graft_ctx *ctx = gt_ctx_of(state), ref;
-  tu_ctx_init(&ref, 0);
-  tu_rng rng;
-  tu_rng_seed(&rng, 42);
-  int ok = 1;
-  for (size_t i = 0; i < NCASES; i++) {
-    const graft_bn_desc d = {cases[i].m, cases[i].c, 1e-5f, 0.1f};
-    for (int train = 0; train < 2; train++) {
-      if (train && d.m < 2) continue;
-      for (int act = GRAFT_ACT_IDENTITY; act <= GRAFT_ACT_RELU; act++)
-        for (int with_res = 0; with_res < 2; with_res++) {
-          const bn_mode md = {1, (graft_act)act, with_res, train};
+      for (int act = GRAFT_ACT_IDENTITY; act <= last_act; act++)
+        for (int with_res = 0; with_res <= fused; with_res++) {
+          const bn_mode md = {fused, (graft_act)act, with_res, train};
           ok &= bn_bf16_run(ctx, &ref, &rng, &d, &md);
         }
     }
   }
   assert_true(ok);
 }
+
+/* bn_forward_train/eval and bn_backward_train/eval. */
+static void test_bn_bf16(void **state) { bn_bf16_sweep(state, 0, 41); }
+
+/* bn_act_forward_train/eval and bn_act_backward_train/eval, identity and
+ * ReLU, with and without the residual. */
+static void test_bn_act_bf16(void **state) { bn_bf16_sweep(state, 1, 42); }
 
 /* Activations stored as anything but fp32 or bf16 are refused. */
 static void test_bn_other_storage(void **state) {

@@ -6,7 +6,8 @@
  * Every input is made in fp32 and rounded to bf16 on the host, so the
  * reference (graft_backend_ref, fp32) runs on exactly the values the device
  * loads. Inputs go up as 2-byte bf16 elements; results come back, are
- * widened on the host and compared element by element:
+ * widened on the host and compared element by element (gt_check_bf16,
+ * gpu_testutil.h):
  *
  *   |got - want| <= 2^-8 * B + slack * max|want|
  *
@@ -32,124 +33,22 @@
 
 #ifdef GRAFT_HAVE_CUDA
 
-#include <math.h>
-
 #include "core/log.h"
 #include "gpu_testutil.h"
 #include "ops/math.h"
 #include "ops/ops.h"
 
-#define BF16_U (1.0 / 256.0)  /* 2^-8: the largest relative error of one bf16 rounding */
-#define EXACT 0.0             /* the reference's float operations in its order */
-#define TRANSCENDENTAL 4e-6   /* expf, log1pf, tanhf differ in the last fp32 bits */
-#define SUMMED 1e-5           /* double sums taken in another order */
-#define BT_SENTINEL 0x7fbbu   /* a signalling NaN: graft_round_bf16 only stores quiet ones */
+#define EXACT 0.0           /* the reference's float operations in its order */
+#define TRANSCENDENTAL 4e-6 /* expf, log1pf, tanhf differ in the last fp32 bits */
+#define SUMMED 1e-5         /* double sums taken in another order */
 
 static const int64_t sizes[] = {1, 2, 7, 255, 256, 257, 1000, 65537, (1 << 20) + 3};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 
-static graft_ctx *gpu_of(void **state) { return (graft_ctx *)*state; }
-
-/* cmocka group setup: a GPU context whose activations are bf16. */
-static int bf16_ctx_setup(void **state) {
-  if (gt_ctx_setup(state) != 0) return -1;
-  graft_ctx *ctx = *state;
-  ctx->precision = GRAFT_PREC_BF16;
-  ctx->act_dtype = GRAFT_DTYPE_BF16;
-  return 0;
-}
-
-/* n floats uniform in [lo, hi), each rounded to the nearest bf16. */
-static float *bf16_random(tu_rng *rng, size_t n, float lo, float hi) {
-  float *x = malloc((n ? n : 1) * sizeof(float)); /* (n) */
-  assert_non_null(x);
-  tu_fill_uniform(rng, x, n, lo, hi);
-  for (size_t i = 0; i < n; i++) x[i] = graft_bf16_roundf(x[i]);
-  return x;
-}
-
-/* A device buffer of n bf16 elements plus GT_GUARD bf16 sentinels, the
- * body rounded from host (zeros when host is NULL). Returned as the float *
- * the ops take for an activation. */
-static float *bt_upload(graft_ctx *ctx, const float *host, /* (n) or NULL */ size_t n) {
-  const size_t bytes = (n + GT_GUARD) * sizeof(uint16_t);
-  uint16_t *staging = malloc(bytes); /* (n + guard) */
-  void *dev = NULL;
-  assert_non_null(staging);
-  for (size_t i = 0; i < n; i++) staging[i] = host ? graft_round_bf16(host[i]) : 0;
-  for (size_t i = 0; i < GT_GUARD; i++) staging[n + i] = (uint16_t)BT_SENTINEL;
-  assert_int_equal(graft_gpu_alloc(ctx, &dev, bytes), GRAFT_OK);
-  assert_int_equal(graft_gpu_copy_h2d(ctx, dev, staging, bytes), GRAFT_OK);
-  assert_int_equal(graft_gpu_sync(ctx), GRAFT_OK);
-  free(staging);
-  return dev;
-}
-
-/* Waits for the stream, copies the n bf16 elements of dev back widened to
- * host and checks the guard; returns 0 (after saying so) when a sentinel
- * was overwritten. */
-static int bt_download(graft_ctx *ctx, const char *label, const float *dev, float *host,
-                       size_t n) {
-  uint16_t *staging = malloc((n + GT_GUARD) * sizeof(uint16_t)); /* (n + guard) */
-  assert_non_null(staging);
-  assert_int_equal(graft_gpu_copy_d2h(ctx, staging, dev, (n + GT_GUARD) * sizeof(uint16_t)),
-                   GRAFT_OK);
-  assert_int_equal(graft_gpu_sync(ctx), GRAFT_OK);
-  for (size_t i = 0; i < n; i++) host[i] = graft_widen_bf16(staging[i]);
-  int ok = 1;
-  for (size_t i = 0; i < GT_GUARD && ok; i++) {
-    if (staging[n + i] != (uint16_t)BT_SENTINEL) {
-      fprintf(stderr, "GUARD %s: bf16 %zu past the end of %zu was overwritten (0x%04x)\n", label,
-              i, n, (unsigned)staging[n + i]);
-      ok = 0;
-    }
-  }
-  free(staging);
-  return ok;
-}
-
-/* Downloads dev and checks every element against want under the bound of
- * the file's header: |got - want| <= 2^-8 * B[i] + slack * max|want|, with
- * B[i] = mag[i] when mag is given (chained roundings) and |want[i]| when
- * not. Prints the largest error, measured against its allowance, on
- * failure; returns 1 when both the values and the guard are right. */
-static int bt_check(graft_ctx *ctx, const char *label, const float *dev,
-                    const float *want, /* (n) */
-                    const float *mag,  /* (n) or NULL */
-                    size_t n, double slack) {
-  float *got = malloc((n ? n : 1) * sizeof(float)); /* (n) */
-  assert_non_null(got);
-  int ok = bt_download(ctx, label, dev, got, n);
-  double scale = 0.0;
-  for (size_t i = 0; i < n; i++)
-    if (fabs((double)want[i]) > scale) scale = fabs((double)want[i]);
-  double worst = 0.0, worst_err = 0.0, worst_allowed = 0.0; /* worst err / allowed */
-  size_t at = 0;
-  int bad = 0;
-  for (size_t i = 0; i < n; i++) {
-    const double g = got[i], w = want[i];
-    if (isnan(g) && isnan(w)) continue;
-    const double err = isnan(g) || isnan(w) ? INFINITY : fabs(g - w);
-    const double allowed = BF16_U * (mag ? fabs((double)mag[i]) : fabs(w)) + slack * scale;
-    const double ratio = err == 0.0 ? 0.0 : allowed > 0.0 ? err / allowed : INFINITY;
-    if (ratio > worst) worst = ratio, worst_err = err, worst_allowed = allowed, at = i;
-    if (err > allowed) bad = 1;
-  }
-  if (bad) {
-    fprintf(stderr,
-            "MISMATCH %s: largest error %.9g at %zu (got %.9g, want %.9g, allowed %.9g, "
-            "%.3g times the allowance)\n",
-            label, worst_err, at, (double)got[at], (double)want[at], worst_allowed, worst);
-    ok = 0;
-  }
-  free(got);
-  return ok;
-}
-
 /* ---- activations ---------------------------------------------------------- */
 
 static void test_activation(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   tu_ctx_init(&ref, 0);
   tu_rng rng;
   tu_rng_seed(&rng, 21);
@@ -158,14 +57,14 @@ static void test_activation(void **state) {
   int ok = 1;
   for (size_t si = 0; si < NSIZES; si++) {
     const int64_t n = sizes[si];
-    float *x = bf16_random(&rng, n, -8.0f, 8.0f);   /* (n) */
-    float *dy = bf16_random(&rng, n, -1.0f, 1.0f);  /* (n) */
-    float *dx0 = bf16_random(&rng, n, -1.0f, 1.0f); /* (n) initial gradient */
-    float *y = malloc(n * sizeof(float));           /* (n) */
-    float *dx = malloc(n * sizeof(float));          /* (n) */
+    float *x = gt_random_bf16(&rng, n, -8.0f, 8.0f);   /* (n) */
+    float *dy = gt_random_bf16(&rng, n, -1.0f, 1.0f);  /* (n) */
+    float *dx0 = gt_random_bf16(&rng, n, -1.0f, 1.0f); /* (n) initial gradient */
+    float *y = malloc(n * sizeof(float));              /* (n) */
+    float *dx = malloc(n * sizeof(float));             /* (n) */
     assert_non_null(y);
     assert_non_null(dx);
-    float *dev_x = bt_upload(ctx, x, n), *dev_dy = bt_upload(ctx, dy, n);
+    float *dev_x = gt_upload_bf16(ctx, x, n), *dev_dy = gt_upload_bf16(ctx, dy, n);
     for (int a = 0; a < GRAFT_ACT_COUNT; a++) {
       char label[96];
       const double slack = a == GRAFT_ACT_IDENTITY || a == GRAFT_ACT_RELU ||
@@ -173,11 +72,11 @@ static void test_activation(void **state) {
                                ? EXACT
                                : TRANSCENDENTAL;
       assert_int_equal(graft_backend_ref.act_forward(&ref, (graft_act)a, 0.1f, n, x, y), GRAFT_OK);
-      float *dev_y = bt_upload(ctx, NULL, n);
+      float *dev_y = gt_upload_bf16(ctx, NULL, n);
       assert_int_equal(graft_backend_gpu.act_forward(ctx, (graft_act)a, 0.1f, n, dev_x, dev_y),
                        GRAFT_OK);
       snprintf(label, sizeof label, "%s forward n=%lld", names[a], (long long)n);
-      ok &= bt_check(ctx, label, dev_y, y, NULL, n, slack);
+      ok &= gt_check_bf16(ctx, label, dev_y, y, NULL, n, slack);
       gt_free(ctx, dev_y);
 
       /* Backward gets the forward output as bf16: the reference's y
@@ -187,12 +86,12 @@ static void test_activation(void **state) {
       memcpy(dx, dx0, n * sizeof(float));
       assert_int_equal(graft_backend_ref.act_backward(&ref, (graft_act)a, 0.1f, n, x, y, dy, dx),
                        GRAFT_OK);
-      float *dev_yb = bt_upload(ctx, y, n), *dev_dx = bt_upload(ctx, dx0, n);
+      float *dev_yb = gt_upload_bf16(ctx, y, n), *dev_dx = gt_upload_bf16(ctx, dx0, n);
       assert_int_equal(
           graft_backend_gpu.act_backward(ctx, (graft_act)a, 0.1f, n, dev_x, dev_yb, dev_dy, dev_dx),
           GRAFT_OK);
       snprintf(label, sizeof label, "%s backward n=%lld", names[a], (long long)n);
-      ok &= bt_check(ctx, label, dev_dx, dx, NULL, n, slack);
+      ok &= gt_check_bf16(ctx, label, dev_dx, dx, NULL, n, slack);
       gt_free(ctx, dev_yb);
       gt_free(ctx, dev_dx);
     }
@@ -206,7 +105,7 @@ static void test_activation(void **state) {
 /* ---- add and accumulate --------------------------------------------------- */
 
 static void test_add_accumulate(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   tu_ctx_init(&ref, 0);
   tu_rng rng;
   tu_rng_seed(&rng, 22);
@@ -214,16 +113,16 @@ static void test_add_accumulate(void **state) {
   for (size_t si = 0; si < NSIZES; si++) {
     const int64_t n = sizes[si];
     char label[64];
-    float *a = bf16_random(&rng, n, -3, 3), *b = bf16_random(&rng, n, -3, 3); /* (n) each */
-    float *y = malloc(n * sizeof(float));                                     /* (n) */
+    float *a = gt_random_bf16(&rng, n, -3, 3), *b = gt_random_bf16(&rng, n, -3, 3); /* (n) each */
+    float *y = malloc(n * sizeof(float));                                           /* (n) */
     float *once = gt_dup(b, n);  /* (n) b + a */
     float *twice = gt_dup(b, n); /* (n) b + a + a, in two calls */
     float *mag = malloc(n * sizeof(float)); /* (n) |b + a| + |b + a + a| */
     assert_non_null(y);
     assert_non_null(mag);
-    float *dev_a = bt_upload(ctx, a, n), *dev_b = bt_upload(ctx, b, n);
-    float *dev_y = bt_upload(ctx, NULL, n);
-    float *dev_once = bt_upload(ctx, b, n), *dev_twice = bt_upload(ctx, b, n);
+    float *dev_a = gt_upload_bf16(ctx, a, n), *dev_b = gt_upload_bf16(ctx, b, n);
+    float *dev_y = gt_upload_bf16(ctx, NULL, n);
+    float *dev_once = gt_upload_bf16(ctx, b, n), *dev_twice = gt_upload_bf16(ctx, b, n);
     assert_int_equal(graft_backend_ref.add_forward(&ref, n, a, b, y), GRAFT_OK);
     assert_int_equal(graft_backend_ref.accumulate(&ref, n, a, once), GRAFT_OK);
     assert_int_equal(graft_backend_ref.accumulate(&ref, n, a, twice), GRAFT_OK);
@@ -234,14 +133,14 @@ static void test_add_accumulate(void **state) {
     assert_int_equal(graft_backend_gpu.accumulate(ctx, n, dev_a, dev_twice), GRAFT_OK);
     assert_int_equal(graft_backend_gpu.accumulate(ctx, n, dev_a, dev_twice), GRAFT_OK);
     snprintf(label, sizeof label, "add n=%lld", (long long)n);
-    ok &= bt_check(ctx, label, dev_y, y, NULL, n, EXACT);
+    ok &= gt_check_bf16(ctx, label, dev_y, y, NULL, n, EXACT);
     snprintf(label, sizeof label, "accumulate n=%lld", (long long)n);
-    ok &= bt_check(ctx, label, dev_once, once, NULL, n, EXACT);
+    ok &= gt_check_bf16(ctx, label, dev_once, once, NULL, n, EXACT);
     /* Two calls, two roundings: the first one's error is carried into the
      * second sum. The 1.01 covers the fp32 roundings of the reference. */
     for (int64_t i = 0; i < n; i++) mag[i] *= 1.01f;
     snprintf(label, sizeof label, "accumulate twice n=%lld", (long long)n);
-    ok &= bt_check(ctx, label, dev_twice, twice, mag, n, EXACT);
+    ok &= gt_check_bf16(ctx, label, dev_twice, twice, mag, n, EXACT);
     gt_free(ctx, dev_a), gt_free(ctx, dev_b), gt_free(ctx, dev_y);
     gt_free(ctx, dev_once), gt_free(ctx, dev_twice);
     free(a), free(b), free(y), free(once), free(twice), free(mag);
@@ -252,7 +151,7 @@ static void test_add_accumulate(void **state) {
 /* An activation storage type the kernels have no instantiation for is
  * refused, not misread. */
 static void test_unknown_storage(void **state) {
-  graft_ctx ctx = *gpu_of(state);
+  graft_ctx ctx = *gt_ctx_of(state);
   ctx.act_dtype = GRAFT_DTYPE_F16;
   float *dev_x = gt_upload(&ctx, NULL, 4), *dev_y = gt_upload(&ctx, NULL, 4); /* (4) each */
   graft_log_level saved = graft_log_get_level();
@@ -268,7 +167,7 @@ static void test_unknown_storage(void **state) {
 /* ---- dropout -------------------------------------------------------------- */
 
 static void test_dropout(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   tu_ctx_init(&ref, 0);
   tu_rng rng;
   tu_rng_seed(&rng, 23);
@@ -276,27 +175,27 @@ static void test_dropout(void **state) {
   int ok = 1;
   for (size_t si = 0; si < NSIZES; si++) {
     const int64_t n = sizes[si];
-    float *x = bf16_random(&rng, n, -2, 2), *dy = bf16_random(&rng, n, -1, 1); /* (n) each */
-    float *dx0 = bf16_random(&rng, n, -1, 1);                                   /* (n) */
-    float *y = malloc(n * sizeof(float)), *dx = malloc(n * sizeof(float));      /* (n) each */
+    float *x = gt_random_bf16(&rng, n, -2, 2), *dy = gt_random_bf16(&rng, n, -1, 1); /* (n) each */
+    float *dx0 = gt_random_bf16(&rng, n, -1, 1);                                     /* (n) */
+    float *y = malloc(n * sizeof(float)), *dx = malloc(n * sizeof(float));           /* (n) each */
     assert_non_null(y);
     assert_non_null(dx);
-    float *dev_x = bt_upload(ctx, x, n), *dev_dy = bt_upload(ctx, dy, n);
+    float *dev_x = gt_upload_bf16(ctx, x, n), *dev_dy = gt_upload_bf16(ctx, dy, n);
     for (size_t pi = 0; pi < sizeof ps / sizeof ps[0]; pi++) {
       const uint64_t seed = 0x5eed0100u + pi;
       char label[64];
       memcpy(dx, dx0, n * sizeof(float));
       assert_int_equal(graft_backend_ref.dropout_forward(&ref, n, ps[pi], seed, x, y), GRAFT_OK);
       assert_int_equal(graft_backend_ref.dropout_backward(&ref, n, ps[pi], seed, dy, dx), GRAFT_OK);
-      float *dev_y = bt_upload(ctx, NULL, n), *dev_dx = bt_upload(ctx, dx0, n);
+      float *dev_y = gt_upload_bf16(ctx, NULL, n), *dev_dx = gt_upload_bf16(ctx, dx0, n);
       assert_int_equal(graft_backend_gpu.dropout_forward(ctx, n, ps[pi], seed, dev_x, dev_y),
                        GRAFT_OK);
       assert_int_equal(graft_backend_gpu.dropout_backward(ctx, n, ps[pi], seed, dev_dy, dev_dx),
                        GRAFT_OK);
       snprintf(label, sizeof label, "dropout p=%g forward n=%lld", (double)ps[pi], (long long)n);
-      ok &= bt_check(ctx, label, dev_y, y, NULL, n, EXACT);
+      ok &= gt_check_bf16(ctx, label, dev_y, y, NULL, n, EXACT);
       snprintf(label, sizeof label, "dropout p=%g backward n=%lld", (double)ps[pi], (long long)n);
-      ok &= bt_check(ctx, label, dev_dx, dx, NULL, n, EXACT);
+      ok &= gt_check_bf16(ctx, label, dev_dx, dx, NULL, n, EXACT);
       gt_free(ctx, dev_y), gt_free(ctx, dev_dx);
     }
     gt_free(ctx, dev_x), gt_free(ctx, dev_dy);
@@ -314,7 +213,7 @@ typedef struct {
 } concat_case;
 
 static void test_concat(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   tu_ctx_init(&ref, 0);
   tu_rng rng;
   tu_rng_seed(&rng, 24);
@@ -331,15 +230,15 @@ static void test_concat(void **state) {
     float *xs[4], *dxs[4], *dev_xs[4], *dev_dxs[4]; /* count x (M, cs[i]) */
     for (int i = 0; i < cc->count; i++) {
       const size_t ni = (size_t)cc->m * cc->cs[i];
-      xs[i] = bf16_random(&rng, ni, -1, 1);
-      dxs[i] = bf16_random(&rng, ni, -1, 1);
-      dev_xs[i] = bt_upload(ctx, xs[i], ni);
+      xs[i] = gt_random_bf16(&rng, ni, -1, 1);
+      dxs[i] = gt_random_bf16(&rng, ni, -1, 1);
+      dev_xs[i] = gt_upload_bf16(ctx, xs[i], ni);
       /* the second part's gradient is not wanted: its entry is NULL */
-      dev_dxs[i] = i == 1 ? NULL : bt_upload(ctx, dxs[i], ni);
+      dev_dxs[i] = i == 1 ? NULL : gt_upload_bf16(ctx, dxs[i], ni);
     }
-    float *dy = bf16_random(&rng, ny, -1, 1), *y = malloc(ny * sizeof(float)); /* (M, total) */
+    float *dy = gt_random_bf16(&rng, ny, -1, 1), *y = malloc(ny * sizeof(float)); /* (M, total) */
     assert_non_null(y);
-    float *dev_y = bt_upload(ctx, NULL, ny), *dev_dy = bt_upload(ctx, dy, ny);
+    float *dev_y = gt_upload_bf16(ctx, NULL, ny), *dev_dy = gt_upload_bf16(ctx, dy, ny);
     float *ref_dxs[4];
     for (int i = 0; i < cc->count; i++) ref_dxs[i] = i == 1 ? NULL : dxs[i];
     assert_int_equal(graft_backend_ref.concat_forward(&ref, cc->m, cc->count,
@@ -355,11 +254,11 @@ static void test_concat(void **state) {
         GRAFT_OK);
     char label[64];
     snprintf(label, sizeof label, "concat case %zu forward", ci);
-    ok &= bt_check(ctx, label, dev_y, y, NULL, ny, EXACT);
+    ok &= gt_check_bf16(ctx, label, dev_y, y, NULL, ny, EXACT);
     for (int i = 0; i < cc->count; i++) {
       if (dev_dxs[i]) {
         snprintf(label, sizeof label, "concat case %zu backward part %d", ci, i);
-        ok &= bt_check(ctx, label, dev_dxs[i], dxs[i], NULL, (size_t)cc->m * cc->cs[i], EXACT);
+        ok &= gt_check_bf16(ctx, label, dev_dxs[i], dxs[i], NULL, (size_t)cc->m * cc->cs[i], EXACT);
       }
       gt_free(ctx, dev_xs[i]), gt_free(ctx, dev_dxs[i]);
       free(xs[i]), free(dxs[i]);
@@ -373,7 +272,7 @@ static void test_concat(void **state) {
 /* ---- upsampling ----------------------------------------------------------- */
 
 static void test_upsample(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   tu_ctx_init(&ref, 0);
   tu_rng rng;
   tu_rng_seed(&rng, 25);
@@ -389,12 +288,13 @@ static void test_upsample(void **state) {
     const int *u = cases[ci];
     const size_t nx = (size_t)u[0] * u[1] * u[2] * u[3];
     const size_t ny = nx * u[4] * u[5];
-    float *x = bf16_random(&rng, nx, -1, 1), *dx = bf16_random(&rng, nx, -1, 1); /* (N, H, W, C) */
-    float *dy = bf16_random(&rng, ny, -1, 1); /* (N, H*fh, W*fw, C) */
-    float *y = malloc(ny * sizeof(float));    /* (N, H*fh, W*fw, C) */
+    float *x = gt_random_bf16(&rng, nx, -1, 1);  /* (N, H, W, C) */
+    float *dx = gt_random_bf16(&rng, nx, -1, 1); /* (N, H, W, C) */
+    float *dy = gt_random_bf16(&rng, ny, -1, 1); /* (N, H*fh, W*fw, C) */
+    float *y = malloc(ny * sizeof(float));       /* (N, H*fh, W*fw, C) */
     assert_non_null(y);
-    float *dev_x = bt_upload(ctx, x, nx), *dev_dx = bt_upload(ctx, dx, nx);
-    float *dev_dy = bt_upload(ctx, dy, ny), *dev_y = bt_upload(ctx, NULL, ny);
+    float *dev_x = gt_upload_bf16(ctx, x, nx), *dev_dx = gt_upload_bf16(ctx, dx, nx);
+    float *dev_dy = gt_upload_bf16(ctx, dy, ny), *dev_y = gt_upload_bf16(ctx, NULL, ny);
     assert_int_equal(
         graft_backend_ref.upsample_forward(&ref, u[0], u[1], u[2], u[3], u[4], u[5], x, y),
         GRAFT_OK);
@@ -409,9 +309,9 @@ static void test_upsample(void **state) {
                      GRAFT_OK);
     char label[64];
     snprintf(label, sizeof label, "upsample case %zu forward", ci);
-    ok &= bt_check(ctx, label, dev_y, y, NULL, ny, EXACT);
+    ok &= gt_check_bf16(ctx, label, dev_y, y, NULL, ny, EXACT);
     snprintf(label, sizeof label, "upsample case %zu backward", ci);
-    ok &= bt_check(ctx, label, dev_dx, dx, NULL, nx, EXACT);
+    ok &= gt_check_bf16(ctx, label, dev_dx, dx, NULL, nx, EXACT);
     gt_free(ctx, dev_x), gt_free(ctx, dev_dx), gt_free(ctx, dev_dy), gt_free(ctx, dev_y);
     free(x), free(dx), free(dy), free(y);
   }
@@ -421,7 +321,7 @@ static void test_upsample(void **state) {
 /* ---- global average pooling ----------------------------------------------- */
 
 static void test_global_avgpool(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   tu_ctx_init(&ref, 0);
   tu_rng rng;
   tu_rng_seed(&rng, 26);
@@ -432,11 +332,12 @@ static void test_global_avgpool(void **state) {
   for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
     const int n = cases[ci][0], hw = cases[ci][1], c = cases[ci][2];
     const size_t nx = (size_t)n * hw * c, ny = (size_t)n * c;
-    float *x = bf16_random(&rng, nx, -2, 2), *dx = bf16_random(&rng, nx, -1, 1); /* (N, HW, C) */
-    float *dy = bf16_random(&rng, ny, -1, 1), *y = malloc(ny * sizeof(float));   /* (N, C) */
+    float *x = gt_random_bf16(&rng, nx, -2, 2);  /* (N, HW, C) */
+    float *dx = gt_random_bf16(&rng, nx, -1, 1); /* (N, HW, C) */
+    float *dy = gt_random_bf16(&rng, ny, -1, 1), *y = malloc(ny * sizeof(float)); /* (N, C) */
     assert_non_null(y);
-    float *dev_x = bt_upload(ctx, x, nx), *dev_dx = bt_upload(ctx, dx, nx);
-    float *dev_dy = bt_upload(ctx, dy, ny), *dev_y = bt_upload(ctx, NULL, ny);
+    float *dev_x = gt_upload_bf16(ctx, x, nx), *dev_dx = gt_upload_bf16(ctx, dx, nx);
+    float *dev_dy = gt_upload_bf16(ctx, dy, ny), *dev_y = gt_upload_bf16(ctx, NULL, ny);
     assert_int_equal(graft_backend_ref.global_avgpool_forward(&ref, n, hw, c, x, y), GRAFT_OK);
     assert_int_equal(graft_backend_ref.global_avgpool_backward(&ref, n, hw, c, dy, dx), GRAFT_OK);
     assert_int_equal(graft_backend_gpu.global_avgpool_forward(ctx, n, hw, c, dev_x, dev_y),
@@ -445,9 +346,9 @@ static void test_global_avgpool(void **state) {
                      GRAFT_OK);
     char label[64];
     snprintf(label, sizeof label, "avgpool (%d, %d, %d) forward", n, hw, c);
-    ok &= bt_check(ctx, label, dev_y, y, NULL, ny, SUMMED);
+    ok &= gt_check_bf16(ctx, label, dev_y, y, NULL, ny, SUMMED);
     snprintf(label, sizeof label, "avgpool (%d, %d, %d) backward", n, hw, c);
-    ok &= bt_check(ctx, label, dev_dx, dx, NULL, nx, EXACT);
+    ok &= gt_check_bf16(ctx, label, dev_dx, dx, NULL, nx, EXACT);
     gt_free(ctx, dev_x), gt_free(ctx, dev_dx), gt_free(ctx, dev_dy), gt_free(ctx, dev_y);
     free(x), free(dx), free(dy), free(y);
   }
@@ -463,7 +364,7 @@ typedef struct {
 } pool_case;
 
 static void test_pool2d(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   tu_ctx_init(&ref, 0);
   tu_rng rng;
   tu_rng_seed(&rng, 27);
@@ -498,15 +399,15 @@ static void test_pool2d(void **state) {
                            .count_include_pad = pc->count_include_pad};
     assert_int_equal(graft_pool2d_setup(&d), GRAFT_OK);
     const size_t nx = (size_t)d.n * d.h * d.w * d.c, ny = (size_t)d.n * d.p * d.q * d.c;
-    float *x = bf16_random(&rng, nx, -2, 2);  /* (N, H, W, C) */
-    float *dx = bf16_random(&rng, nx, -1, 1); /* (N, H, W, C) initial gradient */
-    float *dy = bf16_random(&rng, ny, -1, 1); /* (N, P, Q, C) */
-    float *y = malloc(ny * sizeof(float));    /* (N, P, Q, C) */
+    float *x = gt_random_bf16(&rng, nx, -2, 2);  /* (N, H, W, C) */
+    float *dx = gt_random_bf16(&rng, nx, -1, 1); /* (N, H, W, C) initial gradient */
+    float *dy = gt_random_bf16(&rng, ny, -1, 1); /* (N, P, Q, C) */
+    float *y = malloc(ny * sizeof(float));       /* (N, P, Q, C) */
     assert_non_null(y);
     if (pc->ties)
       for (size_t i = 0; i < nx; i++) x[i] = floorf(x[i] * 2.0f) * 0.5f; /* 8 values */
-    float *dev_x = bt_upload(ctx, x, nx), *dev_dx = bt_upload(ctx, dx, nx);
-    float *dev_dy = bt_upload(ctx, dy, ny), *dev_y = bt_upload(ctx, NULL, ny);
+    float *dev_x = gt_upload_bf16(ctx, x, nx), *dev_dx = gt_upload_bf16(ctx, dx, nx);
+    float *dev_dy = gt_upload_bf16(ctx, dy, ny), *dev_y = gt_upload_bf16(ctx, NULL, ny);
     assert_int_equal(graft_backend_ref.pool2d_forward(&ref, &d, x, y), GRAFT_OK);
     assert_int_equal(graft_backend_ref.pool2d_backward(&ref, &d, x, y, dy, dx), GRAFT_OK);
     assert_int_equal(graft_backend_gpu.pool2d_forward(ctx, &d, dev_x, dev_y), GRAFT_OK);
@@ -515,10 +416,10 @@ static void test_pool2d(void **state) {
     char label[96];
     snprintf(label, sizeof label, "%s pool case %zu forward",
              pc->kind == GRAFT_POOL_MAX ? "max" : "avg", ci);
-    ok &= bt_check(ctx, label, dev_y, y, NULL, ny, EXACT);
+    ok &= gt_check_bf16(ctx, label, dev_y, y, NULL, ny, EXACT);
     snprintf(label, sizeof label, "%s pool case %zu backward",
              pc->kind == GRAFT_POOL_MAX ? "max" : "avg", ci);
-    ok &= bt_check(ctx, label, dev_dx, dx, NULL, nx, EXACT);
+    ok &= gt_check_bf16(ctx, label, dev_dx, dx, NULL, nx, EXACT);
     gt_free(ctx, dev_x), gt_free(ctx, dev_dx), gt_free(ctx, dev_dy), gt_free(ctx, dev_y);
     free(x), free(dx), free(dy), free(y);
   }
@@ -536,7 +437,7 @@ int main(void) {
       cmocka_unit_test(test_concat),         cmocka_unit_test(test_upsample),
       cmocka_unit_test(test_global_avgpool), cmocka_unit_test(test_pool2d),
   };
-  return cmocka_run_group_tests(tests, bf16_ctx_setup, gt_ctx_teardown);
+  return cmocka_run_group_tests(tests, gt_bf16_ctx_setup, gt_ctx_teardown);
 }
 
 #else

@@ -26,12 +26,12 @@
  *    summation order and in Winograd or FFT transforms (about 1e-6 to 1e-5
  *    here), while TF32's 10-bit mantissa would leave errors of a few 1e-4,
  *    so the tolerance also catches a TF32 engine that slipped through.
- *  - tf32: tf32_tol(L) = 1e-2, growing as sqrt(L)/16 past L = 256. TF32
+ *  - tf32: gt_tf32_tol(L) = 1e-2, growing as sqrt(L)/16 past L = 256. TF32
  *    keeps 10 of the 23 mantissa bits of x and w (a relative error up to
  *    2^-11 rounded, 2^-10 truncated, per input); summed over L products of
  *    random sign the error relative to the largest output stays near a few
  *    times that, and sqrt(L) bounds its growth.
- *  - bf16, against the reference with fp32 w: bf16_tol(L) = 3e-2, growing
+ *  - bf16, against the reference with fp32 w: gt_bf16_tol(L) = 3e-2, growing
  *    as sqrt(L)/16 past L = 256 (8 mantissa bits: 2^-9 per rounded w,
  *    plus the rounding of the bf16 result, 2^-9). Against the reference
  *    with w rounded as well (graft_bf16_roundf, the casts' own rounding):
@@ -69,8 +69,14 @@
 #define BF16_ROUNDED_TOL 1.5e-2
 #define BF16_MIN_ERR 1e-4
 
-static double tf32_tol(int64_t l) { return 1e-2 * fmax(1.0, sqrt((double)l) / 16.0); }
-static double bf16_tol(int64_t l) { return 3e-2 * fmax(1.0, sqrt((double)l) / 16.0); }
+/* The tolerances of gt_check_prec for the convolution's outputs. */
+static const gt_prec_tol conv_tol = {
+    .fp32 = FP32_TOL,
+    .rounded = BF16_ROUNDED_TOL,
+    .rounded_stored = BF16_ROUNDED_TOL,
+    .min_err = BF16_MIN_ERR,
+    .inputs = "w",
+};
 
 typedef struct {
   const char *name;
@@ -114,79 +120,6 @@ static size_t w_len(const graft_conv2d_desc *d) {
 }
 static size_t y_len(const graft_conv2d_desc *d) { return (size_t)d->n * d->p * d->q * d->k; }
 
-static float *host_random(tu_rng *rng, size_t n) {
-  float *x = malloc((n ? n : 1) * sizeof(float)); /* (n) */
-  assert_non_null(x);
-  tu_fill_uniform(rng, x, n, -1.0f, 1.0f);
-  return x;
-}
-
-/* A host copy of x (n) rounded to bf16. */
-static float *bf16_copy(const float *x, size_t n) {
-  float *y = gt_dup(x, n); /* (n) */
-  for (size_t i = 0; i < n; i++) y[i] = graft_bf16_roundf(y[i]);
-  return y;
-}
-
-/* ---- activations as ctx stores them --------------------------------------- */
-
-#define BF16_GUARD 64
-#define BF16_SENTINEL 0x7fbdu /* a bf16 NaN no op produces */
-
-/* A device buffer of n activations as ctx stores them: fp32 with
- * gt_upload's guard, or the bits graft_round_bf16 makes of host (zeros
- * when host is NULL) followed by BF16_GUARD bf16 sentinels. */
-static float *act_upload(graft_ctx *ctx, const float *host, /* (n) or NULL */ size_t n) {
-  if (ctx->act_dtype != GRAFT_DTYPE_BF16) return gt_upload(ctx, host, n);
-  uint16_t *bits = malloc((n + BF16_GUARD) * sizeof(uint16_t)); /* (n + guard) */
-  void *dev = NULL;
-  assert_non_null(bits);
-  for (size_t i = 0; i < n; i++) bits[i] = host ? graft_round_bf16(host[i]) : 0;
-  for (size_t i = 0; i < BF16_GUARD; i++) bits[n + i] = BF16_SENTINEL;
-  assert_int_equal(graft_gpu_alloc(ctx, &dev, (n + BF16_GUARD) * sizeof(uint16_t)), GRAFT_OK);
-  assert_int_equal(graft_gpu_copy_h2d(ctx, dev, bits, (n + BF16_GUARD) * sizeof(uint16_t)),
-                   GRAFT_OK);
-  assert_int_equal(graft_gpu_sync(ctx), GRAFT_OK);
-  free(bits);
-  return dev;
-}
-
-/* Waits for the stream and copies the n activations of dev to host,
- * widened from bf16 when ctx stores bf16; 0 (after saying so) when a
- * sentinel behind them was overwritten. */
-static int act_download(graft_ctx *ctx, const char *label, const float *dev, float *host,
-                        size_t n) {
-  if (ctx->act_dtype != GRAFT_DTYPE_BF16) return gt_download(ctx, label, dev, host, n);
-  uint16_t *bits = malloc((n + BF16_GUARD) * sizeof(uint16_t)); /* (n + guard) */
-  assert_non_null(bits);
-  assert_int_equal(graft_gpu_copy_d2h(ctx, bits, dev, (n + BF16_GUARD) * sizeof(uint16_t)),
-                   GRAFT_OK);
-  assert_int_equal(graft_gpu_sync(ctx), GRAFT_OK);
-  int ok = 1;
-  for (size_t i = 0; i < n; i++) host[i] = graft_widen_bf16(bits[i]);
-  for (size_t i = 0; i < BF16_GUARD && ok; i++)
-    if (bits[n + i] != BF16_SENTINEL) {
-      fprintf(stderr, "GUARD %s: bf16 %zu past the end of %zu was overwritten (0x%04x)\n", label,
-              i, n, (unsigned)bits[n + i]);
-      ok = 0;
-    }
-  free(bits);
-  return ok;
-}
-
-/* tu_check_close, printing the largest error whether or not it passes. */
-static int close_said(const char *label, const float *got, const float *want, size_t n,
-                      double tol) {
-  printf("%s: largest error %.3e (tolerance %.1e)\n", label,
-         tu_max_rel_err(got, want, n, 1e-6, NULL), tol);
-  return tu_check_close(label, got, want, n, tol, 1e-6);
-}
-
-/* The activation storage of a context in precision prec. */
-static graft_dtype act_dtype_of(graft_precision prec) {
-  return prec == GRAFT_PREC_BF16 ? GRAFT_DTYPE_BF16 : GRAFT_DTYPE_F32;
-}
-
 /* The host data of one case and what the reference makes of it. */
 typedef struct {
   graft_conv2d_desc d;
@@ -202,9 +135,10 @@ static void data_init(conv_data *t, const conv_case *cs, tu_rng *rng, graft_dtyp
   t->d = case_desc(cs);
   const graft_conv2d_desc *d = &t->d;
   const size_t nx = x_len(d), nw = w_len(d), ny = y_len(d), nk = (size_t)d->k;
-  t->x = host_random(rng, nx), t->w = host_random(rng, nw), t->bias = host_random(rng, nk);
-  t->dy = host_random(rng, ny);
-  t->dx0 = host_random(rng, nx), t->dw0 = host_random(rng, nw), t->db0 = host_random(rng, nk);
+  t->x = gt_random(rng, nx, -1.0f, 1.0f), t->w = gt_random(rng, nw, -1.0f, 1.0f);
+  t->bias = gt_random(rng, nk, -1.0f, 1.0f), t->dy = gt_random(rng, ny, -1.0f, 1.0f);
+  t->dx0 = gt_random(rng, nx, -1.0f, 1.0f), t->dw0 = gt_random(rng, nw, -1.0f, 1.0f);
+  t->db0 = gt_random(rng, nk, -1.0f, 1.0f);
   if (act == GRAFT_DTYPE_BF16) { /* the activations as stored */
     for (size_t i = 0; i < nx; i++)
       t->x[i] = graft_bf16_roundf(t->x[i]), t->dx0[i] = graft_bf16_roundf(t->dx0[i]);
@@ -224,7 +158,7 @@ static void data_init(conv_data *t, const conv_case *cs, tu_rng *rng, graft_dtyp
   assert_int_equal(graft_conv2d_backward_ref(&ref, d, t->x, t->w, t->dy, cs->dx ? t->dx : NULL,
                                              t->dw, cs->bias ? t->db : NULL),
                    GRAFT_OK);
-  float *xb = bf16_copy(t->x, nx), *wb = bf16_copy(t->w, nw), *dyb = bf16_copy(t->dy, ny);
+  float *xb = gt_dup_bf16(t->x, nx), *wb = gt_dup_bf16(t->w, nw), *dyb = gt_dup_bf16(t->dy, ny);
   assert_int_equal(graft_conv2d_forward_ref(&ref, d, xb, wb, b, t->ry), GRAFT_OK);
   assert_int_equal(
       graft_conv2d_backward_ref(&ref, d, xb, wb, dyb, cs->dx ? t->rdx : NULL, t->rdw, NULL),
@@ -248,51 +182,15 @@ typedef struct {
 static void dev_init(graft_ctx *ctx, conv_dev *v, const conv_data *t) {
   const graft_conv2d_desc *d = &t->d;
   const size_t nx = x_len(d), nw = w_len(d), ny = y_len(d), nk = (size_t)d->k;
-  v->x = act_upload(ctx, t->x, nx), v->w = gt_upload(ctx, t->w, nw);
-  v->bias = gt_upload(ctx, t->bias, nk), v->dy = act_upload(ctx, t->dy, ny);
-  v->y = act_upload(ctx, NULL, ny), v->dx = act_upload(ctx, t->dx0, nx);
+  v->x = gt_upload_act(ctx, t->x, nx), v->w = gt_upload(ctx, t->w, nw);
+  v->bias = gt_upload(ctx, t->bias, nk), v->dy = gt_upload_act(ctx, t->dy, ny);
+  v->y = gt_upload_act(ctx, NULL, ny), v->dx = gt_upload_act(ctx, t->dx0, nx);
   v->dw = gt_upload(ctx, t->dw0, nw), v->db = gt_upload(ctx, t->db0, nk);
 }
 
 static void dev_free(graft_ctx *ctx, conv_dev *v) {
   float *all[] = {v->x, v->w, v->bias, v->dy, v->y, v->dx, v->dw, v->db};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) gt_free(ctx, all[i]);
-}
-
-/* Downloads dev (guard checked; an activation when stored, else fp32) and
- * compares it in ctx's precision: against want (the reference with fp32
- * w) with the mode's tolerance for reduction length l, and in bf16 also
- * against rounded (the reference with w rounded too) and, when
- * must_differ, for a distance from want. */
-static int check_output(graft_ctx *ctx, const char *label, const float *dev, const float *want,
-                        const float *rounded, size_t n, int64_t l, int stored, int must_differ) {
-  float *got = malloc((n ? n : 1) * sizeof(float)); /* (n) */
-  assert_non_null(got);
-  int ok = stored ? act_download(ctx, label, dev, got, n) : gt_download(ctx, label, dev, got, n);
-  char what[160];
-  switch (ctx->precision) {
-    case GRAFT_PREC_TF32:
-      ok &= tu_check_close(label, got, want, n, tf32_tol(l), 1e-6);
-      break;
-    case GRAFT_PREC_BF16:
-      ok &= close_said(label, got, want, n, bf16_tol(l));
-      snprintf(what, sizeof what, "%s against bf16-rounded w", label);
-      ok &= close_said(what, got, rounded, n, BF16_ROUNDED_TOL);
-      if (must_differ) {
-        const double e = tu_max_rel_err(got, want, n, 1e-6, NULL);
-        if (e <= BF16_MIN_ERR) {
-          fprintf(stderr, "NOT BF16 %s: largest error %.3e from fp32 <= %.1e\n", label, e,
-                  BF16_MIN_ERR);
-          ok = 0;
-        }
-      }
-      break;
-    default:
-      ok &= tu_check_close(label, got, want, n, FP32_TOL, 1e-6);
-      break;
-  }
-  free(got);
-  return ok;
 }
 
 /* Compares the device results of a case with the reference. */
@@ -303,14 +201,15 @@ static int check_results(graft_ctx *ctx, const conv_case *cs, const conv_data *t
   char label[160];
   int ok = 1;
   snprintf(label, sizeof label, "%s %s forward", cs->name, mode);
-  ok &= check_output(ctx, label, v->y, t->y, t->ry, y_len(d), (int64_t)d->r * d->s * cg, 1, 1);
+  ok &= gt_check_prec(ctx, label, v->y, t->y, t->ry, y_len(d), (int64_t)d->r * d->s * cg, 1, 1,
+                      &conv_tol);
   snprintf(label, sizeof label, "%s %s dx", cs->name, mode);
   /* untouched when the case has no dx */
-  ok &= check_output(ctx, label, v->dx, t->dx, t->rdx, x_len(d), (int64_t)d->r * d->s * kg, 1,
-                     0);
+  ok &= gt_check_prec(ctx, label, v->dx, t->dx, t->rdx, x_len(d), (int64_t)d->r * d->s * kg, 1, 0,
+                      &conv_tol);
   snprintf(label, sizeof label, "%s %s dw", cs->name, mode);
-  ok &= check_output(ctx, label, v->dw, t->dw, t->rdw, w_len(d), (int64_t)d->n * d->p * d->q, 0,
-                     0);
+  ok &= gt_check_prec(ctx, label, v->dw, t->dw, t->rdw, w_len(d), (int64_t)d->n * d->p * d->q, 0, 0,
+                      &conv_tol);
   snprintf(label, sizeof label, "%s %s dbias", cs->name, mode);
   ok &= gt_check(ctx, label, v->db, t->db, (size_t)d->k, FP32_TOL); /* untouched without a bias */
   return ok;
@@ -338,9 +237,7 @@ static int check_case(graft_ctx *ctx, const conv_case *cs, tu_rng *rng) {
 static void test_conv_sweep(void **state) {
   int ok = 1;
   for (int prec = 0; prec < GRAFT_PREC_COUNT; prec++) {
-    graft_ctx ctx = *(graft_ctx *)*state;
-    ctx.precision = (graft_precision)prec;
-    ctx.act_dtype = act_dtype_of(ctx.precision);
+    graft_ctx ctx = gt_ctx_in(*state, (graft_precision)prec);
     tu_rng rng;
     tu_rng_seed(&rng, 29);
     for (size_t i = 0; i < NCASES; i++) ok &= check_case(&ctx, &cases[i], &rng);
@@ -391,9 +288,7 @@ static void test_plans_under_capture(void **state) {
   const graft_precision modes[] = {GRAFT_PREC_TF32, GRAFT_PREC_BF16};
   int ok = 1;
   for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
-    graft_ctx ctx = *(graft_ctx *)*state;
-    ctx.precision = modes[m];
-    ctx.act_dtype = act_dtype_of(ctx.precision);
+    graft_ctx ctx = gt_ctx_in(*state, modes[m]);
     graft_gpu *g = graft_gpu_of(&ctx);
     tu_rng rng;
     tu_rng_seed(&rng, 31 + m);
@@ -443,12 +338,10 @@ static void test_plans_under_capture(void **state) {
 /* A bf16 convolution whose workspace cannot hold its bf16 copy of w says
  * so, and one given fp32 activations is refused. */
 static void test_bf16_workspace_too_small(void **state) {
-  graft_ctx ctx = *(graft_ctx *)*state;
+  graft_ctx ctx = gt_ctx_in(*state, GRAFT_PREC_BF16);
   const graft_conv2d_desc d = case_desc(&cases[1]);
-  ctx.precision = GRAFT_PREC_BF16;
-  ctx.act_dtype = GRAFT_DTYPE_BF16;
-  float *x = act_upload(&ctx, NULL, x_len(&d)), *dx = act_upload(&ctx, NULL, x_len(&d));
-  float *y = act_upload(&ctx, NULL, y_len(&d));
+  float *x = gt_upload_act(&ctx, NULL, x_len(&d)), *dx = gt_upload_act(&ctx, NULL, x_len(&d));
+  float *y = gt_upload_act(&ctx, NULL, y_len(&d));
   float *w = gt_upload(&ctx, NULL, w_len(&d)), *dw = gt_upload(&ctx, NULL, w_len(&d));
   graft_log_level saved = graft_log_get_level();
   graft_log_set_level(GRAFT_LOG_SILENT);

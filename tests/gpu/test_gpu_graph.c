@@ -57,13 +57,6 @@ static graft_status run_chain(const graft_backend *be, graft_ctx *ctx, const cha
   return GRAFT_OK;
 }
 
-static float *host_random(tu_rng *rng, size_t n, float lo, float hi) {
-  float *x = malloc((n ? n : 1) * sizeof(float)); /* (n) */
-  assert_non_null(x);
-  tu_fill_uniform(rng, x, n, lo, hi);
-  return x;
-}
-
 /* Downloads two device buffers of n floats and checks they agree to the
  * bit; prints the first difference. */
 static int same_bits(graft_ctx *ctx, const char *label, const float *dev_a, const float *dev_b,
@@ -117,8 +110,8 @@ static void test_capture_replay(void **state) {
   tu_rng rng;
   tu_rng_seed(&rng, 31);
   const size_t n = (size_t)N_ELEMS;
-  float *x = host_random(&rng, n, -4, 4), *b = host_random(&rng, n, -1, 1); /* (N, K) each */
-  float *acc0 = host_random(&rng, n, -1, 1);                                   /* (N, K) */
+  float *x = gt_random(&rng, n, -4, 4), *b = gt_random(&rng, n, -1, 1); /* (N, K) each */
+  float *acc0 = gt_random(&rng, n, -1, 1);                              /* (N, K) */
   int32_t labels[ROWS];
   for (int i = 0; i < ROWS; i++) labels[i] = (int32_t)(tu_uniform(&rng, 0, 1) * CLASSES) % CLASSES;
   labels[3] = -100; /* an ignored row */
@@ -213,9 +206,9 @@ static void test_capture_clip_ema(void **state) {
   const float max_norm = 5.0f, decay = 0.9f;
   /* Uniform in [-1, 1] over ~1400 floats: a norm near 21, clipped. A
    * thousandth of that is not. */
-  float *big = host_random(&rng, total, -1, 1), *small = gt_dup(big, total); /* (total) each */
+  float *big = gt_random(&rng, total, -1, 1), *small = gt_dup(big, total); /* (total) each */
   for (size_t i = 0; i < total; i++) small[i] *= 1e-3f;
-  float *p = host_random(&rng, total, -1, 1), *e = host_random(&rng, total, -1, 1); /* (total) */
+  float *p = gt_random(&rng, total, -1, 1), *e = gt_random(&rng, total, -1, 1); /* (total) */
   float *dev_g = gt_upload(ctx, NULL, total), *dev_p = gt_upload(ctx, p, total);
   float *dev_e = gt_upload(ctx, e, total);
 

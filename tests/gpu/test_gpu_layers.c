@@ -39,21 +39,6 @@
 #define STATS 1e-5
 #define GEMM 1e-5
 
-static graft_ctx *gpu_of(void **state) { return (graft_ctx *)*state; }
-
-static float *host_random(tu_rng *rng, size_t n, float lo, float hi) {
-  float *x = malloc((n ? n : 1) * sizeof(float)); /* (n) */
-  assert_non_null(x);
-  tu_fill_uniform(rng, x, n, lo, hi);
-  return x;
-}
-
-static float *host_zeros(size_t n) {
-  float *x = calloc(n ? n : 1, sizeof(float)); /* (n) */
-  assert_non_null(x);
-  return x;
-}
-
 /* ---- batch norm ------------------------------------------------------------ */
 
 typedef struct {
@@ -78,15 +63,15 @@ static void bn_inputs_make(graft_ctx *ctx, tu_rng *rng, const bn_case *bc, bn_in
   const size_t mc = (size_t)bc->m * bc->c;
   in->mc = mc;
   /* an offset far from zero exercises the sums about the first row */
-  in->x = host_random(rng, mc, 2.0f, 4.0f);
-  in->dy = host_random(rng, mc, -1.0f, 1.0f);
-  in->gamma = host_random(rng, bc->c, 0.5f, 1.5f);
-  in->beta = host_random(rng, bc->c, -0.5f, 0.5f);
-  in->rmean = host_random(rng, bc->c, 2.5f, 3.5f);
-  in->rvar = host_random(rng, bc->c, 0.05f, 0.5f);
-  in->dx0 = host_random(rng, mc, -1.0f, 1.0f);
-  in->dg0 = host_random(rng, bc->c, -1.0f, 1.0f);
-  in->db0 = host_random(rng, bc->c, -1.0f, 1.0f);
+  in->x = gt_random(rng, mc, 2.0f, 4.0f);
+  in->dy = gt_random(rng, mc, -1.0f, 1.0f);
+  in->gamma = gt_random(rng, bc->c, 0.5f, 1.5f);
+  in->beta = gt_random(rng, bc->c, -0.5f, 0.5f);
+  in->rmean = gt_random(rng, bc->c, 2.5f, 3.5f);
+  in->rvar = gt_random(rng, bc->c, 0.05f, 0.5f);
+  in->dx0 = gt_random(rng, mc, -1.0f, 1.0f);
+  in->dg0 = gt_random(rng, bc->c, -1.0f, 1.0f);
+  in->db0 = gt_random(rng, bc->c, -1.0f, 1.0f);
   in->dev_x = gt_upload(ctx, in->x, mc);
   in->dev_dy = gt_upload(ctx, in->dy, mc);
   in->dev_gamma = gt_upload(ctx, in->gamma, bc->c);
@@ -108,7 +93,7 @@ static int bn_train_case(graft_ctx *ctx, graft_ctx *ref, const graft_bn_desc *d,
   const size_t mc = in->mc;
   char label[96];
   int ok = 1;
-  float *y = host_zeros(mc), *smean = host_zeros(c), *sinv = host_zeros(c); /* (M,C) (C) (C) */
+  float *y = gt_zeros(mc), *smean = gt_zeros(c), *sinv = gt_zeros(c);      /* (M,C) (C) (C) */
   float *rm = gt_dup(in->rmean, c), *rv = gt_dup(in->rvar, c);             /* (C) each */
   assert_int_equal(graft_backend_ref.bn_forward_train(ref, d, in->x, in->gamma, in->beta, rm, rv,
                                                       y, smean, sinv),
@@ -138,7 +123,7 @@ static int bn_train_case(graft_ctx *ctx, graft_ctx *ref, const graft_bn_desc *d,
     ok &= gt_check(ctx, label, dev_rv, with_running ? rv : in->rvar, c, STATS);
     if (with_running) {
       /* deterministic: a second run gives the same bits */
-      float *first = host_zeros(mc), *again = host_zeros(mc); /* (M, C) each */
+      float *first = gt_zeros(mc), *again = gt_zeros(mc); /* (M, C) each */
       ok &= gt_download(ctx, "bn train y (first)", dev_y, first, mc);
       assert_int_equal(graft_backend_gpu.bn_forward_train(ctx, d, in->dev_x, in->dev_gamma,
                                                           in->dev_beta, NULL, NULL, dev_y,
@@ -188,7 +173,7 @@ static int bn_eval_case(graft_ctx *ctx, graft_ctx *ref, const graft_bn_desc *d,
   char label[96];
   int ok = 1;
   float *dev_rm = gt_upload(ctx, in->rmean, c), *dev_rv = gt_upload(ctx, in->rvar, c);
-  float *y = host_zeros(mc); /* (M, C) */
+  float *y = gt_zeros(mc); /* (M, C) */
   float *dev_y = gt_upload(ctx, NULL, mc);
   assert_int_equal(graft_backend_ref.bn_forward_eval(ref, d, in->x, in->gamma, in->beta,
                                                      in->rmean, in->rvar, y),
@@ -228,7 +213,7 @@ static int bn_eval_case(graft_ctx *ctx, graft_ctx *ref, const graft_bn_desc *d,
 }
 
 static void test_batchnorm(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   tu_ctx_init(&ref, 0);
   tu_rng rng;
   tu_rng_seed(&rng, 21);
@@ -247,7 +232,7 @@ static void test_batchnorm(void **state) {
 /* The partial sums live in the workspace; a context with too little is
  * told so rather than written out of bounds. */
 static void test_batchnorm_needs_workspace(void **state) {
-  graft_ctx ctx = *gpu_of(state);
+  graft_ctx ctx = *gt_ctx_of(state);
   ctx.workspace_bytes = 16;
   const graft_bn_desc d = {8, 4, 1e-5f, 0.1f};
   float *dev = gt_upload(&ctx, NULL, 32); /* (8, 4), also used as every (C) operand */
@@ -273,9 +258,9 @@ static int bn_act_case_run(graft_ctx *ctx, graft_ctx *ref, tu_rng *rng, const gr
   const char *mode = train ? "train" : "eval";
   char label[128];
   int ok = 1;
-  float *r = host_random(rng, mc, -1.0f, 1.0f), *dr0 = host_random(rng, mc, -1.0f, 1.0f); /* (M, C) */
+  float *r = gt_random(rng, mc, -1.0f, 1.0f), *dr0 = gt_random(rng, mc, -1.0f, 1.0f); /* (M, C) */
   float *dev_r = with_res ? gt_upload(ctx, r, mc) : NULL;
-  float *y = host_zeros(mc), *smean = host_zeros(c), *sinv = host_zeros(c); /* (M,C) (C) (C) */
+  float *y = gt_zeros(mc), *smean = gt_zeros(c), *sinv = gt_zeros(c);      /* (M,C) (C) (C) */
   float *rm = gt_dup(in->rmean, c), *rv = gt_dup(in->rvar, c);             /* (C) each */
   float *dev_y = gt_upload(ctx, NULL, mc);
   float *dev_rm = gt_upload(ctx, in->rmean, c), *dev_rv = gt_upload(ctx, in->rvar, c);
@@ -364,7 +349,7 @@ static int bn_act_case_run(graft_ctx *ctx, graft_ctx *ref, tu_rng *rng, const gr
 }
 
 static void test_bn_act(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   tu_ctx_init(&ref, 0);
   tu_rng rng;
   tu_rng_seed(&rng, 24);
@@ -385,7 +370,7 @@ static void test_bn_act(void **state) {
 /* The fused ops share the plain ones' workspace rule, and fuse the
  * identity and ReLU only. */
 static void test_bn_act_rejects(void **state) {
-  graft_ctx ctx = *gpu_of(state);
+  graft_ctx ctx = *gt_ctx_of(state);
   const graft_bn_desc d = {8, 4, 1e-5f, 0.1f};
   float *dev = gt_upload(&ctx, NULL, 32); /* (8, 4), also used as every (C) operand */
   graft_log_level saved = graft_log_get_level();
@@ -428,7 +413,7 @@ static const pool_case pool_cases[] = {
 #define POOL_NCASES (sizeof pool_cases / sizeof pool_cases[0])
 
 static void test_pool2d(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   tu_ctx_init(&ref, 0);
   tu_rng rng;
   tu_rng_seed(&rng, 22);
@@ -443,12 +428,12 @@ static void test_pool2d(void **state) {
       const size_t nx = (size_t)d.n * d.h * d.w * d.c, ny = (size_t)d.n * d.p * d.q * d.c;
       /* values on a coarse grid, so that windows hold ties: the gradient must
        * go to the first maximum */
-      float *x = host_random(&rng, nx, -2.0f, 2.0f); /* (N, H, W, C) */
+      float *x = gt_random(&rng, nx, -2.0f, 2.0f); /* (N, H, W, C) */
       for (size_t k = 0; k < nx; k++) x[k] = roundf(x[k] * 2.0f) / 2.0f;
-      float *dy = host_random(&rng, ny, -1.0f, 1.0f);  /* (N, P, Q, C) */
-      float *dx = host_random(&rng, nx, -1.0f, 1.0f);  /* (N, H, W, C) */
+      float *dy = gt_random(&rng, ny, -1.0f, 1.0f); /* (N, P, Q, C) */
+      float *dx = gt_random(&rng, nx, -1.0f, 1.0f); /* (N, H, W, C) */
       float *dev_dx = gt_upload(ctx, dx, nx);
-      float *y = host_zeros(ny);                       /* (N, P, Q, C) */
+      float *y = gt_zeros(ny); /* (N, P, Q, C) */
       float *dev_x = gt_upload(ctx, x, nx), *dev_dy = gt_upload(ctx, dy, ny);
       float *dev_y = gt_upload(ctx, NULL, ny);
       assert_int_equal(graft_backend_ref.pool2d_forward(&ref, &d, x, y), GRAFT_OK);
@@ -492,7 +477,7 @@ static const linear_case linear_cases[] = {
  * *base is what to free. */
 static float *upload_at(graft_ctx *ctx, const float *host, size_t n, int misalign, float **base) {
   if (!misalign) return *base = gt_upload(ctx, host, n);
-  float *staging = host_zeros(n + 1); /* (1 + n) */
+  float *staging = gt_zeros(n + 1); /* (1 + n) */
   if (host) memcpy(staging + 1, host, n * sizeof(float));
   *base = gt_upload(ctx, staging, n + 1);
   free(staging);
@@ -503,11 +488,11 @@ static int linear_case_run(graft_ctx *ctx, graft_ctx *ref, tu_rng *rng, const li
                            int with_bias, int misalign) {
   const graft_linear_desc d = {lc->n, lc->in, lc->out};
   const size_t nx = (size_t)d.n * d.in, nw = (size_t)d.out * d.in, ny = (size_t)d.n * d.out;
-  float *x = host_random(rng, nx, -1, 1), *w = host_random(rng, nw, -1, 1); /* (N,in) (out,in) */
-  float *b = host_random(rng, d.out, -1, 1), *dy = host_random(rng, ny, -1, 1); /* (out) (N,out) */
-  float *dx = host_random(rng, nx, -1, 1), *dw = host_random(rng, nw, -1, 1);   /* initial */
-  float *db = host_random(rng, d.out, -1, 1);                                    /* initial */
-  float *y = host_zeros(ny);                                                     /* (N, out) */
+  float *x = gt_random(rng, nx, -1, 1), *w = gt_random(rng, nw, -1, 1);     /* (N,in) (out,in) */
+  float *b = gt_random(rng, d.out, -1, 1), *dy = gt_random(rng, ny, -1, 1); /* (out) (N,out) */
+  float *dx = gt_random(rng, nx, -1, 1), *dw = gt_random(rng, nw, -1, 1);   /* initial */
+  float *db = gt_random(rng, d.out, -1, 1);                                 /* initial */
+  float *y = gt_zeros(ny);                                                  /* (N, out) */
   float *bx, *bw, *bb, *bdy, *bdx, *bdw, *bdb, *by; /* allocations to free */
   float *dev_x = upload_at(ctx, x, nx, misalign, &bx), *dev_w = upload_at(ctx, w, nw, misalign, &bw);
   float *dev_b = upload_at(ctx, b, d.out, misalign, &bb);
@@ -544,7 +529,7 @@ static int linear_case_run(graft_ctx *ctx, graft_ctx *ref, tu_rng *rng, const li
 }
 
 static void test_linear(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   tu_ctx_init(&ref, 0);
   tu_rng rng;
   tu_rng_seed(&rng, 23);

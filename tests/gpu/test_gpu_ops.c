@@ -29,17 +29,6 @@
 static const int64_t sizes[] = {1, 2, 7, 255, 256, 257, 1000, 65537, (1 << 20) + 3};
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 
-static graft_ctx *gpu_of(void **state) {
-  return (graft_ctx *)*state;
-}
-
-static float *host_random(tu_rng *rng, size_t n, float lo, float hi) {
-  float *x = malloc((n ? n : 1) * sizeof(float)); /* (n) */
-  assert_non_null(x);
-  tu_fill_uniform(rng, x, n, lo, hi);
-  return x;
-}
-
 static void ref_ctx(graft_ctx *ref) {
   tu_ctx_init(ref, 0);
 }
@@ -47,7 +36,7 @@ static void ref_ctx(graft_ctx *ref) {
 /* ---- activations --------------------------------------------------------- */
 
 static void test_activation(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   ref_ctx(&ref);
   tu_rng rng;
   tu_rng_seed(&rng, 11);
@@ -56,9 +45,9 @@ static void test_activation(void **state) {
   int ok = 1;
   for (size_t si = 0; si < NSIZES; si++) {
     const int64_t n = sizes[si];
-    float *x = host_random(&rng, n, -8.0f, 8.0f);   /* (n) */
-    float *dy = host_random(&rng, n, -1.0f, 1.0f);  /* (n) */
-    float *dx0 = host_random(&rng, n, -1.0f, 1.0f); /* (n) initial gradient */
+    float *x = gt_random(&rng, n, -8.0f, 8.0f);     /* (n) */
+    float *dy = gt_random(&rng, n, -1.0f, 1.0f);    /* (n) */
+    float *dx0 = gt_random(&rng, n, -1.0f, 1.0f);   /* (n) initial gradient */
     float *y = malloc(n * sizeof(float));           /* (n) */
     float *dx = malloc(n * sizeof(float));          /* (n) */
     float *dev_x = gt_upload(ctx, x, n), *dev_dy = gt_upload(ctx, dy, n);
@@ -94,7 +83,7 @@ static void test_activation(void **state) {
 /* ---- add and accumulate -------------------------------------------------- */
 
 static void test_add_accumulate(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   ref_ctx(&ref);
   tu_rng rng;
   tu_rng_seed(&rng, 12);
@@ -102,7 +91,7 @@ static void test_add_accumulate(void **state) {
   for (size_t si = 0; si < NSIZES; si++) {
     const int64_t n = sizes[si];
     char label[64];
-    float *a = host_random(&rng, n, -3, 3), *b = host_random(&rng, n, -3, 3); /* (n) each */
+    float *a = gt_random(&rng, n, -3, 3), *b = gt_random(&rng, n, -3, 3);     /* (n) each */
     float *y = malloc(n * sizeof(float));                                     /* (n) */
     float *dst = gt_dup(b, n);                                                /* (n) */
     float *dev_a = gt_upload(ctx, a, n), *dev_b = gt_upload(ctx, b, n);
@@ -124,7 +113,7 @@ static void test_add_accumulate(void **state) {
 /* ---- dropout -------------------------------------------------------------- */
 
 static void test_dropout(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   ref_ctx(&ref);
   tu_rng rng;
   tu_rng_seed(&rng, 13);
@@ -132,7 +121,7 @@ static void test_dropout(void **state) {
   int ok = 1;
   for (size_t si = 0; si < NSIZES; si++) {
     const int64_t n = sizes[si];
-    float *x = host_random(&rng, n, -2, 2), *dx0 = host_random(&rng, n, -1, 1); /* (n) each */
+    float *x = gt_random(&rng, n, -2, 2), *dx0 = gt_random(&rng, n, -1, 1);     /* (n) each */
     float *y = malloc(n * sizeof(float)), *dx = malloc(n * sizeof(float));      /* (n) each */
     float *dev_x = gt_upload(ctx, x, n);
     for (size_t pi = 0; pi < sizeof ps / sizeof ps[0]; pi++) {
@@ -171,7 +160,7 @@ typedef struct {
 } concat_case;
 
 static void test_concat(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   ref_ctx(&ref);
   tu_rng rng;
   tu_rng_seed(&rng, 14);
@@ -188,13 +177,13 @@ static void test_concat(void **state) {
     float *xs[4], *dxs[4], *dev_xs[4], *dev_dxs[4]; /* count x (M, cs[i]) */
     for (int i = 0; i < cc->count; i++) {
       const size_t ni = (size_t)cc->m * cc->cs[i];
-      xs[i] = host_random(&rng, ni, -1, 1);
-      dxs[i] = host_random(&rng, ni, -1, 1);
+      xs[i] = gt_random(&rng, ni, -1, 1);
+      dxs[i] = gt_random(&rng, ni, -1, 1);
       dev_xs[i] = gt_upload(ctx, xs[i], ni);
       /* the second part's gradient is not wanted: its entry is NULL */
       dev_dxs[i] = i == 1 ? NULL : gt_upload(ctx, dxs[i], ni);
     }
-    float *dy = host_random(&rng, ny, -1, 1), *y = malloc(ny * sizeof(float)); /* (M, total) */
+    float *dy = gt_random(&rng, ny, -1, 1), *y = malloc(ny * sizeof(float)); /* (M, total) */
     float *dev_y = gt_upload(ctx, NULL, ny), *dev_dy = gt_upload(ctx, dy, ny);
     float *ref_dxs[4];
     for (int i = 0; i < cc->count; i++) ref_dxs[i] = i == 1 ? NULL : dxs[i];
@@ -229,7 +218,7 @@ static void test_concat(void **state) {
 /* ---- upsampling ----------------------------------------------------------- */
 
 static void test_upsample(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   ref_ctx(&ref);
   tu_rng rng;
   tu_rng_seed(&rng, 15);
@@ -244,8 +233,8 @@ static void test_upsample(void **state) {
     const int *u = cases[ci];
     const size_t nx = (size_t)u[0] * u[1] * u[2] * u[3];
     const size_t ny = nx * u[4] * u[5];
-    float *x = host_random(&rng, nx, -1, 1), *dx = host_random(&rng, nx, -1, 1); /* (N, H, W, C) */
-    float *dy = host_random(&rng, ny, -1, 1); /* (N, H*fh, W*fw, C) */
+    float *x = gt_random(&rng, nx, -1, 1), *dx = gt_random(&rng, nx, -1, 1); /* (N, H, W, C) */
+    float *dy = gt_random(&rng, ny, -1, 1);   /* (N, H*fh, W*fw, C) */
     float *y = malloc(ny * sizeof(float));    /* (N, H*fh, W*fw, C) */
     float *dev_x = gt_upload(ctx, x, nx), *dev_dx = gt_upload(ctx, dx, nx);
     float *dev_dy = gt_upload(ctx, dy, ny), *dev_y = gt_upload(ctx, NULL, ny);
@@ -275,7 +264,7 @@ static void test_upsample(void **state) {
 /* ---- global average pooling ----------------------------------------------- */
 
 static void test_global_avgpool(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   ref_ctx(&ref);
   tu_rng rng;
   tu_rng_seed(&rng, 16);
@@ -286,8 +275,8 @@ static void test_global_avgpool(void **state) {
   for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
     const int n = cases[ci][0], hw = cases[ci][1], c = cases[ci][2];
     const size_t nx = (size_t)n * hw * c, ny = (size_t)n * c;
-    float *x = host_random(&rng, nx, -2, 2), *dx = host_random(&rng, nx, -1, 1); /* (N, HW, C) */
-    float *dy = host_random(&rng, ny, -1, 1), *y = malloc(ny * sizeof(float));   /* (N, C) */
+    float *x = gt_random(&rng, nx, -2, 2), *dx = gt_random(&rng, nx, -1, 1); /* (N, HW, C) */
+    float *dy = gt_random(&rng, ny, -1, 1), *y = malloc(ny * sizeof(float)); /* (N, C) */
     float *dev_x = gt_upload(ctx, x, nx), *dev_dx = gt_upload(ctx, dx, nx);
     float *dev_dy = gt_upload(ctx, dy, ny), *dev_y = gt_upload(ctx, NULL, ny);
     assert_int_equal(graft_backend_ref.global_avgpool_forward(&ref, n, hw, c, x, y), GRAFT_OK);
@@ -310,7 +299,7 @@ static void test_global_avgpool(void **state) {
 /* ---- softmax cross-entropy ------------------------------------------------ */
 
 static void test_xent(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   ref_ctx(&ref);
   tu_rng rng;
   tu_rng_seed(&rng, 17);
@@ -319,9 +308,9 @@ static void test_xent(void **state) {
   for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
     const int n = shapes[si][0], k = shapes[si][1];
     const size_t nz = (size_t)n * k;
-    float *z = host_random(&rng, nz, -6, 6);       /* (N, K) */
-    float *dz0 = host_random(&rng, nz, -1, 1);     /* (N, K) initial gradient */
-    float *cw = host_random(&rng, k, 0.2f, 2);     /* (K) */
+    float *z = gt_random(&rng, nz, -6, 6);         /* (N, K) */
+    float *dz0 = gt_random(&rng, nz, -1, 1);       /* (N, K) initial gradient */
+    float *cw = gt_random(&rng, k, 0.2f, 2);       /* (K) */
     int32_t *labels = malloc(n * sizeof(int32_t)); /* (N) */
     for (int i = 0; i < n; i++) labels[i] = (int32_t)(tu_uniform(&rng, 0, 1) * k) % k;
     if (n > 2) labels[1] = -100; /* an ignored sample */
@@ -375,8 +364,8 @@ static int check_mean_loss(graft_ctx *ctx, graft_ctx *ref, tu_rng *rng, const ch
   int ok = 1;
   for (size_t si = 0; si < NSIZES; si++) {
     const int64_t n = sizes[si];
-    float *a = host_random(rng, n, -10, 10), *t = host_random(rng, n, 0, 1); /* (n) each */
-    float *da0 = host_random(rng, n, -1, 1), *da = gt_dup(da0, n);           /* (n) each */
+    float *a = gt_random(rng, n, -10, 10), *t = gt_random(rng, n, 0, 1); /* (n) each */
+    float *da0 = gt_random(rng, n, -1, 1), *da = gt_dup(da0, n);         /* (n) each */
     const float dloss = 1.5f;
     float loss = 0.0f;
     assert_int_equal(ref_f(ref, n, a, t, &loss), GRAFT_OK);
@@ -399,7 +388,7 @@ static int check_mean_loss(graft_ctx *ctx, graft_ctx *ref, tu_rng *rng, const ch
 }
 
 static void test_bce_mse(void **state) {
-  graft_ctx *ctx = gpu_of(state), ref;
+  graft_ctx *ctx = gt_ctx_of(state), ref;
   ref_ctx(&ref);
   tu_rng rng;
   tu_rng_seed(&rng, 18);
@@ -415,7 +404,7 @@ static void test_bce_mse(void **state) {
 /* The losses' partial sums need the workspace; a context without one is
  * told so rather than written out of bounds. */
 static void test_loss_needs_workspace(void **state) {
-  graft_ctx ctx = *gpu_of(state);
+  graft_ctx ctx = *gt_ctx_of(state);
   ctx.workspace_bytes = 16;
   float *dev = gt_upload(&ctx, NULL, 4);
   graft_log_level saved = graft_log_get_level();

@@ -61,11 +61,21 @@ static layout make_layout(const size_t *counts, int nslots, int freeze) {
   return l;
 }
 
-static float *random_floats(tu_rng *rng, size_t n, float lo, float hi) {
-  float *x = malloc((n ? n : 1) * sizeof(float)); /* (n) */
-  assert_non_null(x);
-  tu_fill_uniform(rng, x, n, lo, hi);
-  return x;
+/* Ten slots of 0, 1, odd and large sizes, every fifth one frozen. */
+static layout small_layout(void) {
+  static const size_t counts[] = {1, 63, 64, 1000, 5000, 0, 70001, 3, 2048 * 1000 + 7, 5};
+  return make_layout(counts, (int)(sizeof counts / sizeof counts[0]), 1);
+}
+
+/* 700 slots of 1 to 3000 floats drawn from seed, every fifth one frozen:
+ * more than one launch's table holds. */
+static layout many_layout(uint64_t seed) {
+  enum { NSLOTS = 700 };
+  tu_rng rng;
+  tu_rng_seed(&rng, seed);
+  size_t counts[NSLOTS];
+  for (int i = 0; i < NSLOTS; i++) counts[i] = 1 + (size_t)tu_uniform(&rng, 0, 3000);
+  return make_layout(counts, NSLOTS, 1);
 }
 
 /* STEPS steps of cfg over the layout on both backends; returns 1 when they
@@ -78,8 +88,8 @@ static int run_case(graft_ctx *ctx, const char *name, const graft_optim_cfg *cfg
   tu_rng_seed(&rng, seed);
   const int planes = graft_optim_state_planes(cfg);
   const size_t total = l->total, nstate = (size_t)planes * total;
-  float *params = random_floats(&rng, total, -1, 1); /* (total) */
-  float *state = random_floats(&rng, nstate, 0, 1);  /* (planes * total) */
+  float *params = gt_random(&rng, total, -1, 1); /* (total) */
+  float *state = gt_random(&rng, nstate, 0, 1);  /* (planes * total) */
   graft_param_slot *ref_slots = malloc((size_t)l->nslots * sizeof *ref_slots);
   graft_param_slot *gpu_slots = malloc((size_t)l->nslots * sizeof *gpu_slots);
   assert_non_null(ref_slots);
@@ -90,7 +100,7 @@ static int run_case(graft_ctx *ctx, const char *name, const graft_optim_cfg *cfg
   float *dev_state = planes ? gt_upload(ctx, state, nstate) : NULL;
   int ok = 1;
   for (int step = 0; step < STEPS && ok; step++) {
-    float *grads = random_floats(&rng, total, -1, 1); /* (total) */
+    float *grads = gt_random(&rng, total, -1, 1); /* (total) */
     float *dev_grads = gt_upload(ctx, grads, total);
     assert_int_equal(graft_optim_step_ref(&ref, cfg, ref_slots, l->nslots, params, grads,
                                           planes ? state : NULL, total),
@@ -141,8 +151,7 @@ static const char *const config_names[5] = {"sgd", "sgd momentum", "sgd nesterov
 
 static void test_small_model(void **state) {
   graft_ctx *ctx = *state;
-  const size_t counts[] = {1, 63, 64, 1000, 5000, 0, 70001, 3, 2048 * 1000 + 7, 5};
-  layout l = make_layout(counts, (int)(sizeof counts / sizeof counts[0]), 1);
+  layout l = small_layout();
   graft_optim_cfg cfg[5];
   configs(cfg);
   int ok = 1;
@@ -153,12 +162,7 @@ static void test_small_model(void **state) {
 
 static void test_many_slots(void **state) {
   graft_ctx *ctx = *state;
-  tu_rng rng;
-  tu_rng_seed(&rng, 22);
-  enum { NSLOTS = 700 };
-  size_t counts[NSLOTS];
-  for (int i = 0; i < NSLOTS; i++) counts[i] = 1 + (size_t)tu_uniform(&rng, 0, 3000);
-  layout l = make_layout(counts, NSLOTS, 1);
+  layout l = many_layout(22);
   graft_optim_cfg cfg[5];
   configs(cfg);
   int ok = run_case(ctx, "sgd momentum, 700 slots", &cfg[1], &l, 200);
@@ -183,8 +187,8 @@ static void test_ema_update(void **state) {
   int ok = 1;
   for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
     const size_t n = (size_t)sizes[si];
-    float *p = random_floats(&rng, n, -2, 2); /* (n) */
-    float *e = random_floats(&rng, n, -2, 2); /* (n) */
+    float *p = gt_random(&rng, n, -2, 2); /* (n) */
+    float *e = gt_random(&rng, n, -2, 2); /* (n) */
     float *dev_p = gt_upload(ctx, p, n), *dev_e = gt_upload(ctx, e, n);
     for (size_t di = 0; di < sizeof decays / sizeof decays[0]; di++) {
       assert_int_equal(graft_ema_update_ref(&ref, (int64_t)n, p, decays[di], e), GRAFT_OK);
@@ -234,8 +238,8 @@ static int clip_case(graft_ctx *ctx, const char *name, const layout *l, float ma
   tu_rng rng;
   tu_rng_seed(&rng, seed);
   const size_t total = l->total;
-  float *grads = random_floats(&rng, total, -1, 1); /* (total) */
-  float *want = gt_dup(grads, total);               /* (total) */
+  float *grads = gt_random(&rng, total, -1, 1); /* (total) */
+  float *want = gt_dup(grads, total);           /* (total) */
   float *dev = gt_upload(ctx, grads, total);
   assert_int_equal(graft_clip_grad_norm_ref(&ref, l->slots, l->nslots, want, max_norm), GRAFT_OK);
   assert_int_equal(graft_backend_gpu.clip_grad_norm(ctx, l->slots, l->nslots, dev, max_norm),
@@ -274,18 +278,12 @@ static int clip_case(graft_ctx *ctx, const char *name, const layout *l, float ma
 
 static void test_clip_grad_norm(void **state) {
   graft_ctx *ctx = *state;
-  const size_t counts[] = {1, 63, 64, 1000, 5000, 0, 70001, 3, 2048 * 1000 + 7, 5};
-  layout l = make_layout(counts, (int)(sizeof counts / sizeof counts[0]), 1);
+  layout l = small_layout();
   int ok = clip_case(ctx, "10 slots", &l, 1.0f, 300);
   ok &= clip_case(ctx, "10 slots", &l, 1e4f, 301);
 
   /* 700 slots: three tables, so the norm is summed over several launches. */
-  tu_rng rng;
-  tu_rng_seed(&rng, 24);
-  enum { MANY = 700 };
-  size_t many[MANY];
-  for (int i = 0; i < MANY; i++) many[i] = 1 + (size_t)tu_uniform(&rng, 0, 3000);
-  layout m = make_layout(many, MANY, 1);
+  layout m = many_layout(24);
   ok &= clip_case(ctx, "700 slots", &m, 10.0f, 302);
   ok &= clip_case(ctx, "700 slots", &m, 1e6f, 303);
 

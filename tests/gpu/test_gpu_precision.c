@@ -16,9 +16,9 @@
  * Tolerances of the linear op, relative to each tensor's largest value,
  * with L the reduction length (in for y, out for dx, N for dw):
  *  - fp32: FP32_TOL (1e-5, cuBLASLt and OpenBLAS sum in other orders);
- *  - tf32: tf32_tol(L) = 1e-2, growing as sqrt(L)/16 past L = 256 (TF32
+ *  - tf32: gt_tf32_tol(L) = 1e-2, growing as sqrt(L)/16 past L = 256 (TF32
  *    keeps 10 mantissa bits of each input);
- *  - bf16 against the reference with fp32 w and dy: bf16_tol(L) = 3e-2,
+ *  - bf16 against the reference with fp32 w and dy: gt_bf16_tol(L) = 3e-2,
  *    growing as sqrt(L)/16 past L = 256 (8 mantissa bits per input).
  *    Against the reference on bf16-rounded w and dy as well: for the fp32
  *    outputs y and dw BF16_ROUNDED_TOL (1e-4): the GEMM takes bf16
@@ -55,8 +55,14 @@
 #define BF16_STORED_TOL 4e-3
 #define BF16_MIN_ERR 1e-4
 
-static double tf32_tol(int64_t l) { return 1e-2 * fmax(1.0, sqrt((double)l) / 16.0); }
-static double bf16_tol(int64_t l) { return 3e-2 * fmax(1.0, sqrt((double)l) / 16.0); }
+/* The tolerances of gt_check_prec for the linear op's y, dx and dw. */
+static const gt_prec_tol linear_tol = {
+    .fp32 = FP32_TOL,
+    .rounded = BF16_ROUNDED_TOL,
+    .rounded_stored = BF16_STORED_TOL,
+    .min_err = BF16_MIN_ERR,
+    .inputs = "w and dy",
+};
 
 static float from_bits(uint32_t u) {
   float x;
@@ -71,9 +77,6 @@ static uint32_t bits_of(float x) {
 }
 
 /* ---- casts ------------------------------------------------------------------ */
-
-#define BF16_GUARD 64
-#define BF16_SENTINEL 0x7fbdu /* a bf16 NaN no op produces */
 
 /* n floats: the special patterns first, then random bits of every kind. */
 static float *cast_inputs(tu_rng *rng, size_t n) {
@@ -104,12 +107,12 @@ static int check_casts(graft_ctx *ctx, tu_rng *rng, size_t n, int k) {
   assert_non_null(acc);
   tu_fill_uniform(rng, bias, (size_t)k, -4.0f, 4.0f);
   tu_fill_uniform(rng, acc, n, -4.0f, 4.0f);
-  uint16_t *host_b = malloc((n + BF16_GUARD) * sizeof(uint16_t)); /* (n + guard) */
+  uint16_t *host_b = malloc((n + GT_GUARD) * sizeof(uint16_t)); /* (n + guard) */
   assert_non_null(host_b);
-  for (size_t i = 0; i < n + BF16_GUARD; i++) host_b[i] = BF16_SENTINEL;
+  for (size_t i = 0; i < n + GT_GUARD; i++) host_b[i] = GT_BF16_SENTINEL;
   void *dev_b = NULL;
-  assert_int_equal(graft_gpu_alloc(ctx, &dev_b, (n + BF16_GUARD) * sizeof(uint16_t)), GRAFT_OK);
-  assert_int_equal(graft_gpu_copy_h2d(ctx, dev_b, host_b, (n + BF16_GUARD) * sizeof(uint16_t)),
+  assert_int_equal(graft_gpu_alloc(ctx, &dev_b, (n + GT_GUARD) * sizeof(uint16_t)), GRAFT_OK);
+  assert_int_equal(graft_gpu_copy_h2d(ctx, dev_b, host_b, (n + GT_GUARD) * sizeof(uint16_t)),
                    GRAFT_OK);
   float *dev_x = gt_upload(ctx, x, n), *dev_y = gt_upload(ctx, NULL, n);
   float *dev_acc = gt_upload(ctx, acc, n), *dev_bias = gt_upload(ctx, bias, (size_t)k);
@@ -117,13 +120,13 @@ static int check_casts(graft_ctx *ctx, tu_rng *rng, size_t n, int k) {
   assert_int_equal(graft_cast_f32_to_bf16(ctx, (int64_t)n, dev_x, dev_b), GRAFT_OK);
   assert_int_equal(graft_cast_bf16_to_f32(ctx, (int64_t)n, dev_b, dev_bias, k, dev_y), GRAFT_OK);
   assert_int_equal(graft_add_bf16_to_f32(ctx, (int64_t)n, dev_b, dev_acc), GRAFT_OK);
-  assert_int_equal(graft_gpu_copy_d2h(ctx, host_b, dev_b, (n + BF16_GUARD) * sizeof(uint16_t)),
+  assert_int_equal(graft_gpu_copy_d2h(ctx, host_b, dev_b, (n + GT_GUARD) * sizeof(uint16_t)),
                    GRAFT_OK);
   /* then y = bf16(float(b) + bias) in place, read back with its guard */
-  uint16_t *host_c = malloc((n + BF16_GUARD) * sizeof(uint16_t)); /* (n + guard) */
+  uint16_t *host_c = malloc((n + GT_GUARD) * sizeof(uint16_t)); /* (n + guard) */
   assert_non_null(host_c);
   assert_int_equal(graft_bias_add_bf16(ctx, (int64_t)n, k, dev_bias, dev_b), GRAFT_OK);
-  assert_int_equal(graft_gpu_copy_d2h(ctx, host_c, dev_b, (n + BF16_GUARD) * sizeof(uint16_t)),
+  assert_int_equal(graft_gpu_copy_d2h(ctx, host_c, dev_b, (n + GT_GUARD) * sizeof(uint16_t)),
                    GRAFT_OK);
   float *y = malloc(n * sizeof(float)), *got_acc = malloc(n * sizeof(float)); /* (n) each */
   assert_non_null(y);
@@ -150,8 +153,8 @@ static int check_casts(graft_ctx *ctx, tu_rng *rng, size_t n, int k) {
                 (double)wy, (double)got_acc[i], (double)wa, (unsigned)host_c[i], (unsigned)wc);
     }
   }
-  for (size_t i = 0; i < BF16_GUARD; i++)
-    if ((host_b[n + i] != BF16_SENTINEL || host_c[n + i] != BF16_SENTINEL) && bad++ < 8)
+  for (size_t i = 0; i < GT_GUARD; i++)
+    if ((host_b[n + i] != GT_BF16_SENTINEL || host_c[n + i] != GT_BF16_SENTINEL) && bad++ < 8)
       fprintf(stderr, "GUARD cast n=%zu: bf16 %zu past the end was overwritten\n", n, i);
   gt_free(ctx, dev_b), gt_free(ctx, dev_x), gt_free(ctx, dev_y), gt_free(ctx, dev_acc);
   gt_free(ctx, dev_bias);
@@ -181,104 +184,14 @@ static const linear_case linear_cases[] = {
     {1, 1, 1}, {5, 3, 7}, {33, 130, 17}, {7, 2048, 1000}, {256, 512, 10}, {64, 257, 129},
 };
 
-static float *host_random(tu_rng *rng, size_t n) {
-  float *x = malloc((n ? n : 1) * sizeof(float)); /* (n) */
-  assert_non_null(x);
-  tu_fill_uniform(rng, x, n, -1.0f, 1.0f);
-  return x;
-}
-
-static float *bf16_copy(const float *x, size_t n) {
-  float *y = gt_dup(x, n); /* (n) */
-  for (size_t i = 0; i < n; i++) y[i] = graft_bf16_roundf(y[i]);
-  return y;
-}
-
-/* ---- activations as ctx stores them --------------------------------------- */
-
-/* A device buffer of n activations as ctx stores them: fp32 with
- * gt_upload's guard, or the bits graft_round_bf16 makes of host (zeros
- * when host is NULL) followed by BF16_GUARD bf16 sentinels. */
-static float *act_upload(graft_ctx *ctx, const float *host, /* (n) or NULL */ size_t n) {
-  if (ctx->act_dtype != GRAFT_DTYPE_BF16) return gt_upload(ctx, host, n);
-  uint16_t *bits = malloc((n + BF16_GUARD) * sizeof(uint16_t)); /* (n + guard) */
-  void *dev = NULL;
-  assert_non_null(bits);
-  for (size_t i = 0; i < n; i++) bits[i] = host ? graft_round_bf16(host[i]) : 0;
-  for (size_t i = 0; i < BF16_GUARD; i++) bits[n + i] = BF16_SENTINEL;
-  assert_int_equal(graft_gpu_alloc(ctx, &dev, (n + BF16_GUARD) * sizeof(uint16_t)), GRAFT_OK);
-  assert_int_equal(graft_gpu_copy_h2d(ctx, dev, bits, (n + BF16_GUARD) * sizeof(uint16_t)),
-                   GRAFT_OK);
-  assert_int_equal(graft_gpu_sync(ctx), GRAFT_OK);
-  free(bits);
-  return dev;
-}
-
-/* Waits for the stream and copies the n activations of dev to host,
- * widened from bf16 when ctx stores bf16; 0 (after saying so) when a
- * sentinel behind them was overwritten. */
-static int act_download(graft_ctx *ctx, const char *label, const float *dev, float *host,
-                        size_t n) {
-  if (ctx->act_dtype != GRAFT_DTYPE_BF16) return gt_download(ctx, label, dev, host, n);
-  uint16_t *bits = malloc((n + BF16_GUARD) * sizeof(uint16_t)); /* (n + guard) */
-  assert_non_null(bits);
-  assert_int_equal(graft_gpu_copy_d2h(ctx, bits, dev, (n + BF16_GUARD) * sizeof(uint16_t)),
-                   GRAFT_OK);
-  assert_int_equal(graft_gpu_sync(ctx), GRAFT_OK);
-  int ok = 1;
-  for (size_t i = 0; i < n; i++) host[i] = graft_widen_bf16(bits[i]);
-  for (size_t i = 0; i < BF16_GUARD && ok; i++)
-    if (bits[n + i] != BF16_SENTINEL) {
-      fprintf(stderr, "GUARD %s: bf16 %zu past the end of %zu was overwritten (0x%04x)\n", label,
-              i, n, (unsigned)bits[n + i]);
-      ok = 0;
-    }
-  free(bits);
-  return ok;
-}
-
-/* tu_check_close, printing the largest error whether or not it passes. */
-static int close_said(const char *label, const float *got, const float *want, size_t n,
-                      double tol) {
-  printf("%s: largest error %.3e (tolerance %.1e)\n", label,
-         tu_max_rel_err(got, want, n, 1e-6, NULL), tol);
-  return tu_check_close(label, got, want, n, tol, 1e-6);
-}
-
-/* ---- linear ------------------------------------------------------------------ */
-
-/* Downloads dev (an activation when stored, else fp32) and compares it in
- * ctx's precision (see the top). */
-static int check_output(graft_ctx *ctx, const char *label, const float *dev, const float *want,
-                        const float *rounded, size_t n, int64_t l, int stored, int must_differ) {
-  float *got = malloc((n ? n : 1) * sizeof(float)); /* (n) */
-  assert_non_null(got);
-  int ok = stored ? act_download(ctx, label, dev, got, n) : gt_download(ctx, label, dev, got, n);
-  char what[160];
-  switch (ctx->precision) {
-    case GRAFT_PREC_TF32: ok &= tu_check_close(label, got, want, n, tf32_tol(l), 1e-6); break;
-    case GRAFT_PREC_BF16:
-      ok &= close_said(label, got, want, n, bf16_tol(l));
-      snprintf(what, sizeof what, "%s against bf16-rounded w and dy", label);
-      ok &= close_said(what, got, rounded, n, stored ? BF16_STORED_TOL : BF16_ROUNDED_TOL);
-      if (must_differ && tu_max_rel_err(got, want, n, 1e-6, NULL) <= BF16_MIN_ERR) {
-        fprintf(stderr, "NOT BF16 %s: no larger error than %.1e from fp32\n", label, BF16_MIN_ERR);
-        ok = 0;
-      }
-      break;
-    default: ok &= tu_check_close(label, got, want, n, FP32_TOL, 1e-6); break;
-  }
-  free(got);
-  return ok;
-}
-
 static int check_linear(graft_ctx *ctx, const linear_case *lc, tu_rng *rng) {
   const graft_linear_desc d = {lc->n, lc->in, lc->out};
   const size_t nx = (size_t)d.n * d.in, nw = (size_t)d.out * d.in, ny = (size_t)d.n * d.out;
   const size_t nb = (size_t)d.out;
-  float *x = host_random(rng, nx), *w = host_random(rng, nw), *bias = host_random(rng, nb);
-  float *dy = host_random(rng, ny);
-  float *dx0 = host_random(rng, nx), *dw0 = host_random(rng, nw), *db0 = host_random(rng, nb);
+  float *x = gt_random(rng, nx, -1.0f, 1.0f), *w = gt_random(rng, nw, -1.0f, 1.0f);
+  float *bias = gt_random(rng, nb, -1.0f, 1.0f), *dy = gt_random(rng, ny, -1.0f, 1.0f);
+  float *dx0 = gt_random(rng, nx, -1.0f, 1.0f), *dw0 = gt_random(rng, nw, -1.0f, 1.0f);
+  float *db0 = gt_random(rng, nb, -1.0f, 1.0f);
   if (ctx->act_dtype == GRAFT_DTYPE_BF16) /* the activations as stored: x and dx bf16 */
     for (size_t i = 0; i < nx; i++)
       x[i] = graft_bf16_roundf(x[i]), dx0[i] = graft_bf16_roundf(dx0[i]);
@@ -287,7 +200,7 @@ static int check_linear(graft_ctx *ctx, const linear_case *lc, tu_rng *rng) {
   assert_non_null(ry);
   float *dx = gt_dup(dx0, nx), *dw = gt_dup(dw0, nw), *db = gt_dup(db0, nb);
   float *rdx = gt_dup(dx0, nx), *rdw = gt_dup(dw0, nw);
-  float *xb = bf16_copy(x, nx), *wb = bf16_copy(w, nw), *dyb = bf16_copy(dy, ny);
+  float *xb = gt_dup_bf16(x, nx), *wb = gt_dup_bf16(w, nw), *dyb = gt_dup_bf16(dy, ny);
   graft_ctx ref;
   tu_ctx_init(&ref, 0);
   assert_int_equal(graft_linear_forward_ref(&ref, &d, x, w, bias, y), GRAFT_OK);
@@ -296,9 +209,9 @@ static int check_linear(graft_ctx *ctx, const linear_case *lc, tu_rng *rng) {
   assert_int_equal(graft_linear_backward_ref(&ref, &d, xb, wb, dyb, rdx, rdw, NULL), GRAFT_OK);
   tu_ctx_free(&ref);
 
-  float *dev_x = act_upload(ctx, x, nx), *dev_w = gt_upload(ctx, w, nw);
+  float *dev_x = gt_upload_act(ctx, x, nx), *dev_w = gt_upload(ctx, w, nw);
   float *dev_bias = gt_upload(ctx, bias, nb), *dev_dy = gt_upload(ctx, dy, ny);
-  float *dev_y = gt_upload(ctx, NULL, ny), *dev_dx = act_upload(ctx, dx0, nx);
+  float *dev_y = gt_upload(ctx, NULL, ny), *dev_dx = gt_upload_act(ctx, dx0, nx);
   float *dev_dw = gt_upload(ctx, dw0, nw), *dev_db = gt_upload(ctx, db0, nb);
   assert_int_equal(graft_backend_gpu.linear_forward(ctx, &d, dev_x, dev_w, dev_bias, dev_y),
                    GRAFT_OK);
@@ -310,11 +223,11 @@ static int check_linear(graft_ctx *ctx, const linear_case *lc, tu_rng *rng) {
   char label[128];
   int ok = 1;
   snprintf(label, sizeof label, "linear %s (%d, %d -> %d) forward", mode, d.n, d.in, d.out);
-  ok &= check_output(ctx, label, dev_y, y, ry, ny, d.in, 0, d.in > 1);
+  ok &= gt_check_prec(ctx, label, dev_y, y, ry, ny, d.in, 0, d.in > 1, &linear_tol);
   snprintf(label, sizeof label, "linear %s (%d, %d -> %d) dx", mode, d.n, d.in, d.out);
-  ok &= check_output(ctx, label, dev_dx, dx, rdx, nx, d.out, 1, 0);
+  ok &= gt_check_prec(ctx, label, dev_dx, dx, rdx, nx, d.out, 1, 0, &linear_tol);
   snprintf(label, sizeof label, "linear %s (%d, %d -> %d) dw", mode, d.n, d.in, d.out);
-  ok &= check_output(ctx, label, dev_dw, dw, rdw, nw, d.n, 0, 0);
+  ok &= gt_check_prec(ctx, label, dev_dw, dw, rdw, nw, d.n, 0, 0, &linear_tol);
   snprintf(label, sizeof label, "linear %s (%d, %d -> %d) dbias", mode, d.n, d.in, d.out);
   ok &= gt_check(ctx, label, dev_db, db, nb, FP32_TOL);
 
@@ -328,9 +241,7 @@ static int check_linear(graft_ctx *ctx, const linear_case *lc, tu_rng *rng) {
 static void test_linear_modes(void **state) {
   int ok = 1;
   for (int prec = 0; prec < GRAFT_PREC_COUNT; prec++) {
-    graft_ctx ctx = *(graft_ctx *)*state;
-    ctx.precision = (graft_precision)prec;
-    ctx.act_dtype = prec == GRAFT_PREC_BF16 ? GRAFT_DTYPE_BF16 : GRAFT_DTYPE_F32;
+    graft_ctx ctx = gt_ctx_in(*state, (graft_precision)prec);
     tu_rng rng;
     tu_rng_seed(&rng, 43);
     for (size_t i = 0; i < sizeof linear_cases / sizeof linear_cases[0]; i++) {
@@ -346,13 +257,11 @@ static void test_linear_modes(void **state) {
  * says so, and one whose workspace holds exactly them runs (cuBLASLt then
  * without scratch). A bf16 precision on fp32 activations is refused. */
 static void test_linear_bf16_workspace(void **state) {
-  graft_ctx ctx = *(graft_ctx *)*state;
+  graft_ctx ctx = gt_ctx_in(*state, GRAFT_PREC_BF16);
   const graft_linear_desc d = {9, 33, 5};
   const size_t need = graft_linear_workspace_gpu(&d, GRAFT_PREC_BF16);
-  ctx.precision = GRAFT_PREC_BF16;
-  ctx.act_dtype = GRAFT_DTYPE_BF16;
-  float *x = act_upload(&ctx, NULL, (size_t)d.n * d.in);
-  float *dx = act_upload(&ctx, NULL, (size_t)d.n * d.in);
+  float *x = gt_upload_act(&ctx, NULL, (size_t)d.n * d.in);
+  float *dx = gt_upload_act(&ctx, NULL, (size_t)d.n * d.in);
   float *w = gt_upload(&ctx, NULL, (size_t)d.out * d.in);
   float *dw = gt_upload(&ctx, NULL, (size_t)d.out * d.in);
   float *y = gt_upload(&ctx, NULL, (size_t)d.n * d.out);
