@@ -30,7 +30,10 @@
 #define BN_MIN_CHUNK_ROWS 64 /* a chunk sums at least this many rows */
 #define BN_TARGET_BLOCKS 512 /* blocks of the sums worth filling the device */
 /* The chunk count is capped so that the partials and the coefficients fit
- * the smallest workspace a GPU context has; only C > ~3000 needs more. */
+ * the smallest workspace a GPU context has (4 MiB: the full BN_TARGET_BLOCKS
+ * for every ResNet width; the cap binds only past C of about 250,000). It
+ * depends on M and C alone, never on the workspace at hand, so results do
+ * not change with it. */
 #define BN_WORKSPACE_BUDGET GRAFT_GPU_MIN_WORKSPACE
 #define BN_COEFS 3 /* floats per channel of stage-2 coefficients */
 

@@ -292,13 +292,20 @@ static graft_status scratch(graft_ctx *ctx, const graft_conv_key *key, void **ba
     total += (bytes[i] + align - 1) / align * align;
   }
   GRAFT_TRY(graft_gpu_alloc(ctx, base, total));
-  GRAFT_TRY(graft_gpu_memset(ctx, *base, 0, total));
+  graft_status st = graft_gpu_memset(ctx, *base, 0, total);
+  if (st != GRAFT_OK) {
+    graft_gpu_free(ctx, *base);
+    *base = NULL;
+    return st;
+  }
   for (int i = 0; i < 4; i++) ptr[i] = (char *)*base + off[i];
   return GRAFT_OK;
 }
 
 /* Runs each candidate once untimed (first runs may load or compile
- * kernels) and once between two events; *best is the fastest's index. */
+ * kernels) and once between two events; *best is the fastest's index. A
+ * candidate that fails to run is skipped (the next may run); without
+ * memory for the scratch tensors the first candidate is kept untimed. */
 static graft_status time_candidates(graft_ctx *ctx, graft_conv_plan *p, const candidate *c, int nc,
                                     int *best) {
   graft_gpu *g = graft_gpu_of(ctx);
@@ -307,20 +314,25 @@ static graft_status time_candidates(graft_ctx *ctx, graft_conv_plan *p, const ca
   graft_status st = GRAFT_EDEVICE;
   *best = 0;
   p->ms = -1.0f;
-  GRAFT_TRY(scratch(ctx, &p->key, &base, ptr));
+  if (scratch(ctx, &p->key, &base, ptr) != GRAFT_OK) {
+    GRAFT_WARN("conv2d: no device memory to time plans; keeping the heuristics' first, untimed");
+    return GRAFT_OK;
+  }
   GRAFT_CUDA_CHECK_OR(cudaEventCreate(&start), goto out);
   GRAFT_CUDA_CHECK_OR(cudaEventCreate(&stop), goto out);
+  *best = -1;
   for (int i = 0; i < nc; i++) {
     graft_conv_plan trial = *p;
     float ms = 0.0f;
     trial.plan = c[i].plan;
     trial.workspace = c[i].workspace;
     const void *bias = p->key.with_bias ? ptr[3] : NULL;
-    if ((st = graft_conv_plan_execute(ctx, &trial, ptr[0], ptr[1], ptr[2], bias)) != GRAFT_OK)
-      goto out;
+    if (graft_conv_plan_execute(ctx, &trial, ptr[0], ptr[1], ptr[2], bias) != GRAFT_OK) {
+      GRAFT_WARN("conv2d: engine %lld failed to run; trying the next candidate", (long long)c[i].engine);
+      continue;
+    }
     GRAFT_CUDA_CHECK_OR(cudaEventRecord(start, g->stream), goto fail);
-    if ((st = graft_conv_plan_execute(ctx, &trial, ptr[0], ptr[1], ptr[2], bias)) != GRAFT_OK)
-      goto out;
+    if (graft_conv_plan_execute(ctx, &trial, ptr[0], ptr[1], ptr[2], bias) != GRAFT_OK) continue;
     GRAFT_CUDA_CHECK_OR(cudaEventRecord(stop, g->stream), goto fail);
     GRAFT_CUDA_CHECK_OR(cudaEventSynchronize(stop), goto fail);
     GRAFT_CUDA_CHECK_OR(cudaEventElapsedTime(&ms, start, stop), goto fail);
@@ -328,6 +340,11 @@ static graft_status time_candidates(graft_ctx *ctx, graft_conv_plan *p, const ca
       p->ms = ms;
       *best = i;
     }
+  }
+  if (*best < 0) {
+    *best = 0;
+    GRAFT_ERROR("conv2d: none of the %d candidate engines ran", nc);
+    goto fail;
   }
   st = GRAFT_OK;
   goto out;
@@ -347,10 +364,17 @@ out:
 
 /* Chooses p's plan among the candidates: timed outside capture, the first
  * one (untimed, p->ms = -1) while the stream is being captured. */
+/* The workspace a plan for key may use on ctx: the key's limit, or less
+ * when ctx has less. */
+static size_t budget_of(const graft_ctx *ctx, const graft_conv_key *key) {
+  const size_t limit = graft_conv_workspace_limit(&key->desc);
+  return limit < ctx->workspace_bytes ? limit : ctx->workspace_bytes;
+}
+
 static graft_status make_plan(graft_ctx *ctx, struct graft_conv_plans *t, graft_conv_plan *p) {
   const bool timed = !graft_gpu_of(ctx)->capturing;
-  const size_t limit = graft_conv_workspace_limit(&p->key.desc);
-  const size_t budget = limit < ctx->workspace_bytes ? limit : ctx->workspace_bytes;
+  const size_t budget = budget_of(ctx, &p->key);
+  p->budget = budget;
   static const cudnnBackendHeurMode_t modes[] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK};
   candidate c[GRAFT_CONV_TUNE_CANDIDATES];
   int nc = 0, best = 0;
@@ -379,11 +403,18 @@ graft_status graft_conv_plan_get(graft_ctx *ctx, const graft_conv_key *key,
   if ((int)key->prec < 0 || key->prec >= GRAFT_PREC_COUNT)
     GRAFT_FAIL(GRAFT_EINVAL, "conv plan: unknown precision %d", (int)key->prec);
   GRAFT_TRY(table_of(g, &t));
-  for (int i = 0; i < t->count; i++)
-    if (key_equal(&t->items[i]->key, key)) {
-      *out = t->items[i];
-      return GRAFT_OK;
+  for (int i = 0; i < t->count; i++) {
+    if (!key_equal(&t->items[i]->key, key)) continue;
+    graft_conv_plan *p = t->items[i];
+    /* No engine fitted before; a larger workspace now may change that. */
+    if (!p->plan && budget_of(ctx, key) > p->budget) {
+      plan_free(p);
+      t->items[i] = t->items[--t->count];
+      break;
     }
+    *out = p;
+    return GRAFT_OK;
+  }
   if (t->count == t->cap) {
     const int cap = t->cap ? 2 * t->cap : 32;
     graft_conv_plan **items = realloc(t->items, (size_t)cap * sizeof *items);

@@ -56,7 +56,7 @@ extern "C" {
 /* Candidates timed per plan: the first ones the heuristics rank best. */
 #define GRAFT_CONV_TUNE_CANDIDATES 4
 /* Engine configs read from one heuristics query at most. */
-#define GRAFT_CONV_HEUR_CONFIGS 32
+#define GRAFT_CONV_HEUR_CONFIGS 128 /* mode A ranks tensor-core engines first; fp32 needs the rest */
 /* A convolution's workspace limit is at least this many bytes. */
 #define GRAFT_CONV_WORKSPACE_FLOOR ((size_t)16 << 20)
 
@@ -92,8 +92,10 @@ graft_status graft_conv_key_init(graft_conv_key *key, const graft_conv2d_desc *d
 typedef struct {
   graft_conv_key key;
   graft_conv_graph graph;        /* kept alive as long as the plan */
-  cudnnBackendDescriptor_t plan; /* NULL: no engine serves the key (cached, not retried) */
+  cudnnBackendDescriptor_t plan; /* NULL: no engine serves the key within budget (retried
+                                    only when a later call has a larger budget) */
   size_t workspace;              /* bytes of ctx->workspace the plan uses */
+  size_t budget;                 /* the workspace bytes the choice was made under */
   int64_t engine;                /* cuDNN's global engine index, for logs */
   float ms;                      /* the timed run; -1 when kept untimed (during capture) */
 } graft_conv_plan;

@@ -34,8 +34,9 @@ typedef struct graft_gpu graft_gpu; /* the backend-private state behind ctx->dev
 extern const graft_backend graft_backend_gpu;
 
 /* Every GPU context's workspace holds at least this many bytes: the losses'
- * partial sums live there, so a context can always compute a loss. */
-#define GRAFT_GPU_MIN_WORKSPACE ((size_t)1 << 16)
+ * and batch norms' partial sums live there, so a context can always run
+ * them, whatever else reserved. */
+#define GRAFT_GPU_MIN_WORKSPACE ((size_t)4 << 20)
 
 /* Builds a context on device (0-based) with a device workspace of at least
  * workspace_bytes (at least GRAFT_GPU_MIN_WORKSPACE): ctx->backend is

@@ -121,8 +121,12 @@ static graft_status lt_gemm(graft_ctx *ctx, const char *op, lt_types t, cublasOp
 
   cublasLtMatmulHeuristicResult_t heur;
   int found = 0;
-  GRAFT_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(g->cublaslt, desc, la, lb, lc, lc, pref, 1,
-                                                    &heur, &found));
+  /* "No algorithm" comes back as CUBLAS_STATUS_NOT_SUPPORTED as well as
+   * found = 0: both are an answer, not an error. */
+  const cublasStatus_t hs =
+      cublasLtMatmulAlgoGetHeuristic(g->cublaslt, desc, la, lb, lc, lc, pref, 1, &heur, &found);
+  if (hs == CUBLAS_STATUS_NOT_SUPPORTED) found = 0;
+  else GRAFT_CUBLAS_CHECK(hs);
   if (found < 1 && bias) return GRAFT_ENOTFOUND;
   if (found < 1)
     GRAFT_FAIL(GRAFT_EUNSUPPORTED, "%s: cuBLASLt has no %s algorithm for m=%d n=%d k=%d", op,

@@ -54,7 +54,8 @@ void graft_ctx_init_ref(graft_ctx *ctx, int threads);
  * which ctx must not run ops); else *owned is NULL. */
 graft_status graft_ctx_reserve_workspace(graft_ctx *ctx, size_t bytes, void **owned);
 /* Frees what reserve_workspace returned in owned (NULL: nothing), after
- * giving ctx back the backend's own workspace. */
+ * giving ctx back the backend's own workspace. Reservations do not nest:
+ * one owner (a trainer, an evaluation) reserves at a time. */
 void graft_ctx_release_workspace(graft_ctx *ctx, void *owned);
 
 /* ---- opening a context by name (what the commands' device= key does) --- */

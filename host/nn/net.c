@@ -34,6 +34,7 @@ void graft_net_free(graft_net *net) {
   free(net->slots);
   free(net->needs_grad);
   graft_net_unplace(net);
+  free(net->act_at);
   graft_arena_free(&net->act);
   graft_arena_free(&net->act_grad);
   graft_arena_free(&net->param);
@@ -241,21 +242,37 @@ graft_status graft_net_place(graft_net *net, graft_ctx *ctx) {
   for (int i = 0; i < 6; i++) *runs[i] = NULL;
   net->run.stage = NULL;
   if (ctx->act_dtype != GRAFT_DTYPE_F32) {
-    /* The loss ops read fp32 logits: the layer making them must be one
-     * whose output is fp32 in every mode (ops.h: linear). */
+    /* The loss ops read fp32 logits and linear writes fp32 (ops.h): the
+     * output must come from a linear layer, and no other linear may feed
+     * a layer that reads the context's storage type. */
     int maker = -1;
-    for (int i = 0; i < net->nlayers; i++)
-      if (net->layers[i]->out == net->output) maker = i;
+    for (int i = 0; i < net->nlayers; i++) {
+      const graft_layer *l = net->layers[i];
+      if (l->out == net->output) maker = i;
+      else if (!strcmp(l->type->kind, "linear"))
+        GRAFT_FAIL(GRAFT_EUNSUPPORTED, "%s activations: linear layer %s must make the network's output",
+                   graft_dtype_name(ctx->act_dtype), l->name);
+    }
     if (maker < 0 || strcmp(net->layers[maker]->type->kind, "linear"))
       GRAFT_FAIL(GRAFT_EUNSUPPORTED, "%s activations need a network that ends in a linear layer",
                  graft_dtype_name(ctx->act_dtype));
+  }
+  /* Byte layout of the device activation arenas: values in order, each
+   * 256-byte aligned, in its storage type. */
+  free(net->act_at);
+  net->act_at = malloc((size_t)(net->nvalues ? net->nvalues : 1) * sizeof *net->act_at);
+  if (!net->act_at) GRAFT_FAIL(GRAFT_ENOMEM, "out of memory placing the network");
+  net->act_bytes = 0;
+  for (int v = 0; v < net->nvalues; v++) {
+    size_t elem = v == net->output ? sizeof(float) : graft_dtype_size(ctx->act_dtype);
+    net->act_at[v] = net->act_bytes;
+    net->act_bytes += (net->values[v].count * elem + 255) / 256 * 256;
   }
   net->placed = ctx;
   graft_status s = GRAFT_OK;
   size_t total = 0;
   for (int i = 0; i < 6 && s == GRAFT_OK; i++) {
-    /* Activations and their gradients take the storage type's bytes. */
-    size_t bytes = host[i]->cap * (i < 2 ? graft_dtype_size(ctx->act_dtype) : sizeof(float));
+    size_t bytes = i < 2 ? net->act_bytes : host[i]->cap * sizeof(float);
     s = be->mem_alloc(ctx, (void **)runs[i], bytes);
     if (s != GRAFT_OK) GRAFT_ERROR("cannot place the network's %s (%zu bytes) on %s", what[i], bytes, be->name);
     else s = be->zero(ctx, *runs[i], bytes);
@@ -347,15 +364,12 @@ graft_status graft_net_read_act(graft_net *net, int value, float *dst, size_t co
   return ctx->backend->sync(ctx);
 }
 
-/* Bytes of one stored activation: 4, or 2 on a device storing bf16. Value
- * offsets are planned in elements (64-element aligned), so a bf16 arena is
- * half the size and every value stays 128-byte aligned. */
-static size_t act_elem(const graft_net *net) {
-  return net->placed ? graft_dtype_size(net->placed->act_dtype) : sizeof(float);
-}
-
+/* A value in an activation arena: at its planned float offset in a host
+ * arena, at its placed byte offset on a device (act_at: bf16 values take
+ * half the bytes, the fp32 logits their full size). */
 static float *act_at(const graft_net *net, float *base, int value) {
-  return (float *)((char *)base + net->values[value].offset * act_elem(net));
+  if (net->placed) return (float *)((char *)base + net->act_at[value]);
+  return base + net->values[value].offset;
 }
 
 float *graft_net_act(graft_net *net, int value) { return act_at(net, net->run.act, value); }
@@ -427,7 +441,8 @@ graft_status graft_net_forward(graft_net *net, graft_ctx *ctx, int train) {
 }
 
 graft_status graft_net_zero_grads(graft_net *net, graft_ctx *ctx) {
-  GRAFT_TRY(ctx->backend->zero(ctx, net->run.act_grad, net->act_plan.used * act_elem(net)));
+  GRAFT_TRY(ctx->backend->zero(ctx, net->run.act_grad,
+                                net->placed ? net->act_bytes : net->act_plan.used * sizeof(float)));
   return ctx->backend->zero(ctx, net->run.grad, net->grad.cap * sizeof(float));
 }
 

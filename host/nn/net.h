@@ -97,6 +97,10 @@ typedef struct graft_net {
     float *stage; /* (input floats) fp32 staging for a device storing bf16 activations */
   } run;
   graft_ctx *placed;      /* owns run.* when they are not the host arenas; else NULL */
+  size_t *act_at;         /* (nvalues) byte offsets of the values in run.act and
+                             run.act_grad once placed: each value in its own
+                             storage type (the output's logits are fp32) */
+  size_t act_bytes;       /* bytes of run.act and of run.act_grad once placed */
   /* (nvalues) whether backward must produce the value's gradient: some
    * layer at or before it has a parameter that is not frozen. Worked out
    * by every graft_net_backward from the slots' frozen flags. */

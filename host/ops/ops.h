@@ -13,7 +13,11 @@
  *    makes fan-out in a graph free and maps onto cuDNN/cuBLAS beta = 1.
  *  - Ops never allocate and never synchronize. Scratch memory comes from
  *    ctx->workspace; graft_*_workspace_ref() says how many bytes are needed
- *    and an op given too little returns GRAFT_EWORKSPACE.
+ *    and an op given too little returns GRAFT_EWORKSPACE. One exception:
+ *    the GPU convolution picks its cuDNN plan at the first call for each
+ *    shape, timing candidates on buffers of its own (it allocates and
+ *    waits then, never again for that shape). A first training step run
+ *    eagerly does it for every convolution; graph capture relies on that.
  *  - Outputs never alias inputs.
  *  - Activations (the x, y, dx, dy, residual and dresidual of the ops
  *    below; the x and dx of linear) are stored as ctx->act_dtype: fp32,
@@ -198,7 +202,9 @@ typedef struct graft_backend {
    * GRAFT_ACT_IDENTITY or GRAFT_ACT_RELU (others give GRAFT_EUNSUPPORTED).
    * The statistics, saved values and running updates are those of
    * bn_forward_train; the result is that of bn_forward_train, add_forward
-   * and act_forward run one after the other. */
+   * and act_forward run one after the other with fp32 storage (with bf16
+   * storage the fused op rounds y once where the three would round
+   * twice). */
   graft_status (*bn_act_forward_train)(graft_ctx *ctx, const graft_bn_desc *d, graft_act act,
                                        const float *x,        /* (M, C) */
                                        const float *gamma,    /* (C) */

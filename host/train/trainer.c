@@ -86,7 +86,19 @@ fail:
   return s;
 }
 
+/* Drops a captured step (it holds pointers and the loss descriptor by
+ * value); the next steps run eagerly once and capture again. */
+static void drop_graph(graft_trainer *t) {
+  if (!t->graph) return;
+  t->ctx->backend->graph_free(t->graph);
+  t->graph = NULL;
+  free(t->counter_delta);
+  t->counter_delta = NULL;
+  t->graph_steps = 0;
+}
+
 graft_status graft_trainer_set_class_weight(graft_trainer *t, const float *weights) {
+  drop_graph(t);
   size_t bytes = (size_t)t->net->num_classes * sizeof(float);
   if (!t->class_weight) GRAFT_TRY(backend_alloc(t, (void **)&t->class_weight, bytes));
   GRAFT_TRY(t->ctx->backend->upload(t->ctx, t->class_weight, weights, bytes));
@@ -160,14 +172,10 @@ static graft_status forward_backward(graft_trainer *t, int regression, float *lo
   graft_ctx *ctx = t->ctx;
   if (t->graph && t->graph_regression != regression)
     GRAFT_FAIL(GRAFT_EINVAL, "the captured step holds the other loss; one trainer runs one task");
-  if (t->graph && t->graph_frozen != frozen_signature(t->net)) {
-    /* Which layers run backward changed: capture again after an eager step. */
-    ctx->backend->graph_free(t->graph);
-    t->graph = NULL;
-    free(t->counter_delta);
-    t->counter_delta = NULL;
-    t->graph_steps = 0;
-  }
+  /* Which layers run backward changed: capture again after an eager step. */
+  if (t->graph && t->graph_frozen != frozen_signature(t->net)) drop_graph(t);
+  if (t->graph_wanted && !t->graph && t->graph_steps >= 1 && t->graph_frozen != frozen_signature(t->net))
+    t->graph_steps = 0; /* the eager step ran another backward: run the new one eagerly first */
   if (t->graph_wanted && !t->graph && t->graph_steps >= 1) {
     graft_status s = capture(t, regression);
     if (s != GRAFT_OK) {
@@ -182,7 +190,10 @@ static graft_status forward_backward(graft_trainer *t, int regression, float *lo
     replay_host_effects(t);
   } else {
     GRAFT_TRY(step_ops(t, regression));
-    if (t->graph_wanted) t->graph_steps++;
+    if (t->graph_wanted) {
+      t->graph_steps++;
+      t->graph_frozen = frozen_signature(t->net); /* what the eager step ran */
+    }
   }
   if (loss) {
     GRAFT_TRY(ctx->backend->download(ctx, loss, &t->scalars[0], sizeof *loss));

@@ -75,7 +75,9 @@ graft_status graft_trainer_clip(graft_trainer *t, float max_norm);
  * decay per optimizer step, starting from the current weights. */
 graft_status graft_trainer_enable_ema(graft_trainer *t, float decay);
 /* Exchanges the net's weights with their average (call again to undo), so
- * the average can be evaluated and saved with the ordinary functions. */
+ * the average can be evaluated and saved with the ordinary functions. No
+ * training step may run between the two calls (a captured step holds the
+ * weights' device pointers). */
 void graft_trainer_swap_ema(graft_trainer *t);
 
 /* Asks for CUDA-graph replay: the next step runs eagerly (which picks and

@@ -212,13 +212,20 @@ static void test_bf16_staging(void **state) {
     changed += back[i] != x[i];
   }
   assert_true(changed > n / 2); /* most floats are not bf16 numbers */
-  /* The stored input is 2-byte elements, and values lie at 2-byte strides
-   * of their planned offsets (a bf16 arena is half the size). */
+  /* The stored input is 2-byte elements. */
   const uint16_t *bits = (const uint16_t *)graft_net_act(&net, net.input);
   assert_int_equal(bits[n - 1], graft_round_bf16(x[n - 1]));
-  int second = net.input + 1;
-  assert_true((char *)graft_net_act(&net, second) - (char *)graft_net_act(&net, 0) ==
-              (ptrdiff_t)((net.values[second].offset - net.values[0].offset) * 2));
+  /* The device layout gives each value its own bytes: bf16 values take 2
+   * per element, the fp32 logits 4, and none overlaps the next or runs past
+   * the arena. */
+  for (int v = 0; v < net.nvalues; v++) {
+    size_t elem = v == net.output ? 4 : 2;
+    char *at = (char *)graft_net_act(&net, v), *end = at + net.values[v].count * elem;
+    char *next = v + 1 < net.nvalues ? (char *)graft_net_act(&net, v + 1) : (char *)net.run.act + net.act_bytes;
+    if (end > next) fail_msg("value %d (%zu elements of %zu bytes) runs %td bytes into the next", v,
+                             net.values[v].count, elem, end - next);
+    assert_true((at - (char *)net.run.act) % 256 == 0);
+  }
   /* The logits are fp32 and pass unchanged. */
   float logits[BATCH * CLASSES], got[BATCH * CLASSES];
   for (int i = 0; i < BATCH * CLASSES; i++) logits[i] = x[i] * 1.000123f;
