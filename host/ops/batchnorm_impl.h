@@ -55,6 +55,12 @@ static inline float bn_dz(graft_act act, const float *y, const float *dy, int j)
   return y ? dy[j] * graft_act_grad((int)act, 0.0f, y[j], y[j]) : dy[j];
 }
 
+/* The inner loops below test for the ReLU (the one activation besides the
+ * identity the fused ops take) outside the loop over channels and spell
+ * its mask out, dy * (y > 0 ? 1 : 0), the same floats as bn_dz: a switch
+ * on the activation inside the loop keeps the compiler from vectorizing. */
+static inline int bn_relu(graft_act act, const float *y) { return y && act == GRAFT_ACT_RELU; }
+
 /* Over the M rows of the block's channels j < cb (channel c0 + j), with
  * u' = u * act'(from uy) when uy is given and u itself otherwise (bn_dz):
  * s1[j] = sum (u' - ku[j]) and s2[j] = sum (u' - ku[j]) * (v - kv[j]). */
@@ -76,10 +82,24 @@ static inline void bn_block_sums(int nt, int64_t m, int c, int c0, int cb, graft
       const float *ur = u + r * c + c0;                /* (cb) */
       const float *uyr = uy ? uy + r * c + c0 : NULL; /* (cb) or NULL */
       const float *vr = v + r * c + c0;                /* (cb) */
-      for (int j = 0; j < cb; j++) {
-        double du = (double)bn_dz(act, uyr, ur, j) - ku[j];
-        a1[j] += du;
-        a2[j] += du * ((double)vr[j] - kv[j]);
+      if (bn_relu(act, uyr)) {
+        for (int j = 0; j < cb; j++) {
+          double du = (double)(ur[j] * (uyr[j] > 0.0f ? 1.0f : 0.0f)) - ku[j];
+          a1[j] += du;
+          a2[j] += du * ((double)vr[j] - kv[j]);
+        }
+      } else if (!uyr) {
+        for (int j = 0; j < cb; j++) {
+          double du = (double)ur[j] - ku[j];
+          a1[j] += du;
+          a2[j] += du * ((double)vr[j] - kv[j]);
+        }
+      } else {
+        for (int j = 0; j < cb; j++) {
+          double du = (double)bn_dz(act, uyr, ur, j) - ku[j];
+          a1[j] += du;
+          a2[j] += du * ((double)vr[j] - kv[j]);
+        }
       }
     }
 #pragma omp ordered
@@ -105,10 +125,24 @@ static inline void bn_normalize_block(int nt, int64_t m, int c, int c0, int cb, 
     float *restrict yr = y + row * c + c0;       /* (cb) */
     if (r) {
       const float *restrict rr = r + row * c + c0; /* (cb) */
+      if (act == GRAFT_ACT_RELU) {
+        for (int j = 0; j < cb; j++) {
+          float t = (xr[j] - mean[j]) * scale[j] + shift[j] + rr[j];
+          yr[j] = t > 0.0f ? t : 0.0f;
+        }
+      } else {
+        for (int j = 0; j < cb; j++) {
+          float t = (xr[j] - mean[j]) * scale[j] + shift[j];
+          yr[j] = graft_act_value((int)act, 0.0f, t + rr[j]);
+        }
+      }
+    } else if (act == GRAFT_ACT_RELU) {
       for (int j = 0; j < cb; j++) {
         float t = (xr[j] - mean[j]) * scale[j] + shift[j];
-        yr[j] = graft_act_value((int)act, 0.0f, t + rr[j]);
+        yr[j] = t > 0.0f ? t : 0.0f;
       }
+    } else if (act == GRAFT_ACT_IDENTITY) {
+      for (int j = 0; j < cb; j++) yr[j] = (xr[j] - mean[j]) * scale[j] + shift[j];
     } else {
       for (int j = 0; j < cb; j++)
         yr[j] = graft_act_value((int)act, 0.0f, (xr[j] - mean[j]) * scale[j] + shift[j]);
@@ -135,16 +169,28 @@ static inline void bn_dx_block(int nt, int64_t m, int c, int c0, int cb, graft_a
   for (int64_t r = 0; r < m; r++) {
     const float *restrict dyr = dy + r * c + c0;          /* (cb) */
     const float *restrict yr = y ? y + r * c + c0 : NULL; /* (cb) or NULL */
+    const int relu = bn_relu(act, yr);
     if (dres) {
       float *restrict dresr = dres + r * c + c0; /* (cb) */
-      for (int j = 0; j < cb; j++) dresr[j] += bn_dz(act, yr, dyr, j);
+      if (relu)
+        for (int j = 0; j < cb; j++) dresr[j] += dyr[j] * (yr[j] > 0.0f ? 1.0f : 0.0f);
+      else
+        for (int j = 0; j < cb; j++) dresr[j] += bn_dz(act, yr, dyr, j);
     }
     if (!dx) continue;
     float *restrict dxr = dx + r * c + c0; /* (cb) */
     if (g) {
       const float *restrict xr = x + r * c + c0; /* (cb) */
-      for (int j = 0; j < cb; j++)
-        dxr[j] += (bn_dz(act, yr, dyr, j) - mdy[j]) * a[j] - (xr[j] - mean[j]) * g[j];
+      if (relu)
+        for (int j = 0; j < cb; j++)
+          dxr[j] += (dyr[j] * (yr[j] > 0.0f ? 1.0f : 0.0f) - mdy[j]) * a[j] - (xr[j] - mean[j]) * g[j];
+      else if (!yr)
+        for (int j = 0; j < cb; j++) dxr[j] += (dyr[j] - mdy[j]) * a[j] - (xr[j] - mean[j]) * g[j];
+      else
+        for (int j = 0; j < cb; j++)
+          dxr[j] += (bn_dz(act, yr, dyr, j) - mdy[j]) * a[j] - (xr[j] - mean[j]) * g[j];
+    } else if (relu) {
+      for (int j = 0; j < cb; j++) dxr[j] += dyr[j] * (yr[j] > 0.0f ? 1.0f : 0.0f) * a[j];
     } else {
       for (int j = 0; j < cb; j++) dxr[j] += bn_dz(act, yr, dyr, j) * a[j];
     }
