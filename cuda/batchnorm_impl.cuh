@@ -1,5 +1,5 @@
 /* batchnorm_impl.cuh: what the device batch norms share (CUDA only): the
- * workspace layout, the argument checks, the per-channel sums (stage 1)
+ * workspace layout, the per-channel sums (stage 1)
  * and the kernels that turn them into statistics, parameter gradients and
  * coefficients (stage 2), under bn_act.cu's elementwise passes (stage 3).
  * Every device batch norm runs there: a plain one (batchnorm.cu) is the
@@ -69,19 +69,6 @@ static inline graft_status bn_scratch_get(graft_ctx *ctx, const char *op, int64_
   s->s1 = (double *)ctx->workspace;
   s->s2 = s->s1 + (size_t)s->chunks * c;
   s->coef = (float *)(s->s2 + (size_t)s->chunks * c);
-  return GRAFT_OK;
-}
-
-static inline graft_status bn_check(const char *op, const graft_bn_desc *d, int training) {
-  if (!d) GRAFT_FAIL(GRAFT_EINVAL, "%s: NULL descriptor", op);
-  if (d->m < 1 || d->c < 1)
-    GRAFT_FAIL(GRAFT_EINVAL, "%s: bad shape (M %lld, C %d)", op, (long long)d->m, d->c);
-  if (training && d->m < 2)
-    GRAFT_FAIL(GRAFT_EINVAL, "%s: training needs more than 1 value per channel (M %lld)", op,
-               (long long)d->m);
-  if (!(d->eps >= 0.0f) || !isfinite(d->eps) || !isfinite(d->momentum))
-    GRAFT_FAIL(GRAFT_EINVAL, "%s: bad eps %g or momentum %g", op, (double)d->eps,
-               (double)d->momentum);
   return GRAFT_OK;
 }
 

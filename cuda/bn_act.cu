@@ -28,6 +28,7 @@
  * ReLU mask is read from the stored y: rounding to bf16 keeps the sign and
  * keeps zero zero, so y > 0 is the same test as before the rounding. */
 #include "batchnorm_impl.cuh"
+#include "ops/bn_args.h"
 #include "ops/math.h"
 
 /* The loader of dz, the gradient that reaches the batch norm through the
@@ -91,12 +92,6 @@ static __global__ void bn_act_dx_kernel(int64_t total, int c, bn_act_dz<T> dz_of
   }
 }
 
-static graft_status bn_act_check(const char *op, graft_act act) {
-  if (act != GRAFT_ACT_IDENTITY && act != GRAFT_ACT_RELU)
-    GRAFT_FAIL(GRAFT_EUNSUPPORTED, "%s: activation %d is not fused (identity or ReLU only)", op,
-               (int)act);
-  return GRAFT_OK;
-}
 
 extern "C" graft_status graft_bn_act_forward_train_gpu(graft_ctx *ctx, const graft_bn_desc *d,
                                                        graft_act act,
@@ -111,13 +106,8 @@ extern "C" graft_status graft_bn_act_forward_train_gpu(graft_ctx *ctx, const gra
                                                        float *save_invstd)    /* (C) */
 {
   static const char op[] = "batch norm forward (train)";
-  GRAFT_TRY(bn_check(op, d, 1));
-  GRAFT_TRY(bn_act_check(op, act));
-  if (!x || !gamma || !beta || !y || !save_mean || !save_invstd)
-    GRAFT_FAIL(GRAFT_EINVAL, "%s: NULL tensor", op);
-  if (!running_mean != !running_var)
-    GRAFT_FAIL(GRAFT_EINVAL, "%s: running_mean and running_var must both be given or both be NULL",
-               op);
+  GRAFT_TRY(graft_bn_forward_train_args(op, d, act, x, gamma, beta, running_mean, running_var, y,
+                                        save_mean, save_invstd));
   bn_scratch s;
   GRAFT_TRY(bn_scratch_get(ctx, op, d->m, d->c, &s));
   graft_gpu *g = graft_gpu_of(ctx);
@@ -147,10 +137,7 @@ extern "C" graft_status graft_bn_act_forward_eval_gpu(graft_ctx *ctx, const graf
                                                       float *y)              /* (M, C) */
 {
   static const char op[] = "batch norm forward (eval)";
-  GRAFT_TRY(bn_check(op, d, 0));
-  GRAFT_TRY(bn_act_check(op, act));
-  if (!x || !gamma || !beta || !running_mean || !running_var || !y)
-    GRAFT_FAIL(GRAFT_EINVAL, "%s: NULL tensor", op);
+  GRAFT_TRY(graft_bn_forward_eval_args(op, d, act, x, gamma, beta, running_mean, running_var, y));
   bn_scratch s;
   GRAFT_TRY(bn_scratch_get(ctx, op, d->m, d->c, &s));
   graft_gpu *g = graft_gpu_of(ctx);
@@ -181,10 +168,7 @@ extern "C" graft_status graft_bn_act_backward_train_gpu(graft_ctx *ctx, const gr
                                                         float *dbeta)     /* (C) or NULL */
 {
   static const char op[] = "batch norm backward (train)";
-  GRAFT_TRY(bn_check(op, d, 1));
-  GRAFT_TRY(bn_act_check(op, act));
-  if (!x || !dy || !gamma || !save_mean || !save_invstd || (act != GRAFT_ACT_IDENTITY && !y))
-    GRAFT_FAIL(GRAFT_EINVAL, "%s: NULL tensor", op);
+  GRAFT_TRY(graft_bn_backward_train_args(op, d, act, x, y, dy, gamma, save_mean, save_invstd));
   if (!dx && !dresidual && !dgamma && !dbeta) return GRAFT_OK;
   bn_scratch s;
   GRAFT_TRY(bn_scratch_get(ctx, op, d->m, d->c, &s));
@@ -225,12 +209,9 @@ extern "C" graft_status graft_bn_act_backward_eval_gpu(graft_ctx *ctx, const gra
                                                        float *dbeta)     /* (C) or NULL */
 {
   static const char op[] = "batch norm backward (eval)";
-  GRAFT_TRY(bn_check(op, d, 0));
-  GRAFT_TRY(bn_act_check(op, act));
   const int want_params = dgamma || dbeta;
-  if (!dy || !gamma || !running_var || (act != GRAFT_ACT_IDENTITY && !y) ||
-      (want_params && (!x || !running_mean)))
-    GRAFT_FAIL(GRAFT_EINVAL, "%s: NULL tensor", op);
+  GRAFT_TRY(graft_bn_backward_eval_args(op, d, act, x, y, dy, gamma, running_mean, running_var,
+                                        want_params));
   if (!dx && !dresidual && !want_params) return GRAFT_OK;
   bn_scratch s;
   GRAFT_TRY(bn_scratch_get(ctx, op, d->m, d->c, &s));

@@ -34,19 +34,6 @@ static inline int bn_threads(const graft_ctx *ctx) {
   return ctx && ctx->threads > 0 ? ctx->threads : 1;
 }
 
-static inline graft_status bn_check(const graft_bn_desc *d, int training) {
-  if (!d) GRAFT_FAIL(GRAFT_EINVAL, "batch norm: NULL descriptor");
-  if (d->m < 1 || d->c < 1)
-    GRAFT_FAIL(GRAFT_EINVAL, "batch norm: bad shape (M %lld, C %d)", (long long)d->m, d->c);
-  if (training && d->m < 2)
-    GRAFT_FAIL(GRAFT_EINVAL, "batch norm: training needs more than 1 value per channel (M %lld)",
-               (long long)d->m);
-  if (!(d->eps >= 0.0f) || !isfinite(d->eps) || !isfinite(d->momentum))
-    GRAFT_FAIL(GRAFT_EINVAL, "batch norm: bad eps %g or momentum %g", (double)d->eps,
-               (double)d->momentum);
-  return GRAFT_OK;
-}
-
 /* The gradient that reaches the batch norm through act, from the upstream
  * gradient dy and the forward output y. For ReLU the input was positive
  * exactly where the output is, so graft_act_grad can be given y for both;

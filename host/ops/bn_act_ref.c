@@ -8,15 +8,9 @@
  * the one of bn, add_forward and act_forward (and of act_backward,
  * accumulate and the bn backward) run one after the other. */
 #include "ops/batchnorm_impl.h"
+#include "ops/bn_args.h"
 
 /* The activations the fused ops support. */
-static graft_status bn_act_check(const char *op, graft_act act) {
-  if (act != GRAFT_ACT_IDENTITY && act != GRAFT_ACT_RELU)
-    GRAFT_FAIL(GRAFT_EUNSUPPORTED, "%s: activation %d is not fused (identity or ReLU only)", op,
-               (int)act);
-  return GRAFT_OK;
-}
-
 graft_status graft_bn_act_forward_train_ref(graft_ctx *ctx, const graft_bn_desc *d, graft_act act,
                                             const float *x,        /* (M, C) */
                                             const float *gamma,    /* (C) */
@@ -28,13 +22,8 @@ graft_status graft_bn_act_forward_train_ref(graft_ctx *ctx, const graft_bn_desc 
                                             float *save_mean,      /* (C) */
                                             float *save_invstd) {  /* (C) */
   static const char op[] = "batch norm forward (train)";
-  GRAFT_TRY(bn_check(d, 1));
-  GRAFT_TRY(bn_act_check(op, act));
-  if (!x || !gamma || !beta || !y || !save_mean || !save_invstd)
-    GRAFT_FAIL(GRAFT_EINVAL, "%s: NULL tensor", op);
-  if (!running_mean != !running_var)
-    GRAFT_FAIL(GRAFT_EINVAL, "%s: running_mean and running_var must both be given or both be NULL",
-               op);
+  GRAFT_TRY(graft_bn_forward_train_args(op, d, act, x, gamma, beta, running_mean, running_var, y, save_mean,
+                                        save_invstd));
   bn_run_forward_train(ctx, d, act, x, gamma, beta, running_mean, running_var, residual, y,
                        save_mean, save_invstd);
   return GRAFT_OK;
@@ -49,10 +38,7 @@ graft_status graft_bn_act_forward_eval_ref(graft_ctx *ctx, const graft_bn_desc *
                                            const float *residual,     /* (M, C) or NULL */
                                            float *y) {                /* (M, C) */
   static const char op[] = "batch norm forward (eval)";
-  GRAFT_TRY(bn_check(d, 0));
-  GRAFT_TRY(bn_act_check(op, act));
-  if (!x || !gamma || !beta || !running_mean || !running_var || !y)
-    GRAFT_FAIL(GRAFT_EINVAL, "%s: NULL tensor", op);
+  GRAFT_TRY(graft_bn_forward_eval_args(op, d, act, x, gamma, beta, running_mean, running_var, y));
   bn_run_forward_eval(ctx, d, act, x, gamma, beta, running_mean, running_var, residual, y);
   return GRAFT_OK;
 }
@@ -69,10 +55,7 @@ graft_status graft_bn_act_backward_train_ref(graft_ctx *ctx, const graft_bn_desc
                                              float *dgamma,            /* (C) or NULL */
                                              float *dbeta) {           /* (C) or NULL */
   static const char op[] = "batch norm backward (train)";
-  GRAFT_TRY(bn_check(d, 1));
-  GRAFT_TRY(bn_act_check(op, act));
-  if (!x || !dy || !gamma || !save_mean || !save_invstd || (act != GRAFT_ACT_IDENTITY && !y))
-    GRAFT_FAIL(GRAFT_EINVAL, "%s: NULL tensor", op);
+  GRAFT_TRY(graft_bn_backward_train_args(op, d, act, x, y, dy, gamma, save_mean, save_invstd));
   if (!dx && !dresidual && !dgamma && !dbeta) return GRAFT_OK;
   bn_run_backward_train(ctx, d, act, x, act == GRAFT_ACT_IDENTITY ? NULL : y, dy, gamma,
                         save_mean, save_invstd, dx, dresidual, dgamma, dbeta);
@@ -91,11 +74,7 @@ graft_status graft_bn_act_backward_eval_ref(graft_ctx *ctx, const graft_bn_desc 
                                             float *dgamma,             /* (C) or NULL */
                                             float *dbeta) {            /* (C) or NULL */
   static const char op[] = "batch norm backward (eval)";
-  GRAFT_TRY(bn_check(d, 0));
-  GRAFT_TRY(bn_act_check(op, act));
-  if (!dy || !gamma || !running_var || (act != GRAFT_ACT_IDENTITY && !y) ||
-      ((dgamma || dbeta) && (!x || !running_mean)))
-    GRAFT_FAIL(GRAFT_EINVAL, "%s: NULL tensor", op);
+  GRAFT_TRY(graft_bn_backward_eval_args(op, d, act, x, y, dy, gamma, running_mean, running_var, dgamma || dbeta));
   bn_run_backward_eval(ctx, d, act, x, act == GRAFT_ACT_IDENTITY ? NULL : y, dy, gamma,
                        running_mean, running_var, dx, dresidual, dgamma, dbeta);
   return GRAFT_OK;
