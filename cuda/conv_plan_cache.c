@@ -101,19 +101,24 @@ static bool key_equal(const graft_conv_key *a, const graft_conv_key *b) {
 
 /* Preference tiers of the engines that pass the precision filter: the
  * candidates are taken tier by tier, each in the heuristics' order. */
-enum { TIER_FIRST, TIER_SECOND, TIERS, TIER_REJECTED = -1 };
+enum { TIER_FIRST, TIER_SECOND, TIER_NONDETERMINISTIC, TIERS, TIER_REJECTED = -1 };
 
 int graft_conv_engine_tier(const graft_conv_key *key, const cudnnBackendNumericalNote_t *notes,
                            int64_t count) {
-  bool tensor_core = false;
+  bool tensor_core = false, nondeterministic = false;
   for (int64_t i = 0; i < count; i++) {
     if (notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
         notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION)
       return TIER_REJECTED;
     if (notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE) tensor_core = true;
+    if (notes[i] == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC) nondeterministic = true;
   }
-  if (key->prec == GRAFT_PREC_FP32 && key->io == GRAFT_DTYPE_F32)
-    return tensor_core ? TIER_REJECTED : TIER_FIRST; /* tensor cores on fp32 data: TF32 */
+  if (key->prec == GRAFT_PREC_FP32 && key->io == GRAFT_DTYPE_F32 && tensor_core)
+    return TIER_REJECTED; /* tensor cores on fp32 data: TF32 */
+  /* Engines whose results vary from run to run (atomics) come last, so a
+   * run repeats itself bit for bit wherever a deterministic engine exists. */
+  if (nondeterministic) return TIER_NONDETERMINISTIC;
+  if (key->prec == GRAFT_PREC_FP32 && key->io == GRAFT_DTYPE_F32) return TIER_FIRST;
   return tensor_core ? TIER_FIRST : TIER_SECOND;
 }
 
@@ -231,7 +236,8 @@ static graft_status candidates(const struct graft_conv_plans *t, const graft_con
   graft_status st = heuristics(t->devprop, p->graph.graph, mode, cfgs, &count);
   for (int64_t i = 0; st == GRAFT_OK && i < count; i++)
     st = engine_of(&p->key, cfgs[i], &tiers[i], &engines[i]);
-  for (int tier = 0; st == GRAFT_OK && tier < TIERS; tier++)
+  for (int tier = 0; st == GRAFT_OK && tier < TIERS; tier++) {
+    if (tier == TIER_NONDETERMINISTIC && *nc > 0) break; /* only when nothing else serves */
     for (int64_t i = 0; st == GRAFT_OK && i < count && *nc < want; i++) {
       candidate k = {0};
       if (tiers[i] != tier) continue;
@@ -241,6 +247,7 @@ static graft_status candidates(const struct graft_conv_plans *t, const graft_con
       if (k.workspace > budget) destroy(&k.plan);
       else c[(*nc)++] = k;
     }
+  }
   for (int i = 0; i < GRAFT_CONV_HEUR_CONFIGS; i++) destroy(&cfgs[i]);
   return st;
 }

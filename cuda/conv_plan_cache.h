@@ -102,7 +102,8 @@ typedef struct {
 
 /* The preference tier of an engine whose numerical notes are
  * notes[0..count) for key's precision: 0 (taken first), 1 (taken after
- * every tier-0 engine), or -1 when the precision filter above rejects it.
+ * every tier-0 engine), 2 (nondeterministic engines, taken last), or -1
+ * when the precision filter above rejects it.
  * Needs no GPU: an engine config from the heuristics names its engine,
  * whose notes can be read. */
 int graft_conv_engine_tier(const graft_conv_key *key, const cudnnBackendNumericalNote_t *notes,
