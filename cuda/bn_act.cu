@@ -44,10 +44,30 @@ template <typename T> struct bn_act_dz {
   }
 };
 
+/* The channel of element e of an (M, C) tensor: e % C through a divider
+ * (ops/math.h) when every index fits 31 bits, which turns the remainder
+ * into a multiply and a shift; a plain 64-bit remainder otherwise. */
+struct bn_channels {
+  graft_divider div;
+  int c;
+  int fast;
+  __device__ int of(int64_t e) const {
+    return fast ? (int)graft_divider_mod(div, (uint32_t)e) : (int)(e % c);
+  }
+};
+
+static bn_channels bn_channels_of(int64_t total, int c) {
+  bn_channels k;
+  k.div = graft_divider_make((uint32_t)c);
+  k.c = c;
+  k.fast = total <= (int64_t)INT32_MAX;
+  return k;
+}
+
 /* y = act((x - mean) * scale + shift + residual), the add skipped when
  * residual is NULL. */
 template <typename T>
-static __global__ void bn_act_normalize_kernel(int64_t total, int c, int act,
+static __global__ void bn_act_normalize_kernel(int64_t total, bn_channels chan, int act,
                                                const T *__restrict__ x,            /* (M, C) */
                                                const float *__restrict__ mean,     /* (C) */
                                                const float *__restrict__ scale,    /* (C) */
@@ -56,7 +76,7 @@ static __global__ void bn_act_normalize_kernel(int64_t total, int c, int act,
                                                T *__restrict__ y)              /* (M, C) */
 {
   GRAFT_GRID_STRIDE_LOOP(e, total) {
-    const int ch = (int)(e % c);
+    const int ch = chan.of(e);
     float t = graft_mul_rn(act_ld(x, e) - mean[ch], scale[ch]) + shift[ch];
     if (residual) t += act_ld(residual, e);
     act_st(y, e, graft_act_value(act, 0.0f, t));
@@ -68,7 +88,7 @@ static __global__ void bn_act_normalize_kernel(int64_t total, int c, int act,
  * mean are unused. dx and dres may each be NULL (the coefficients are then
  * unused when dx is). */
 template <typename T>
-static __global__ void bn_act_dx_kernel(int64_t total, int c, bn_act_dz<T> dz_of,
+static __global__ void bn_act_dx_kernel(int64_t total, bn_channels chan, bn_act_dz<T> dz_of,
                                         const T *__restrict__ x,        /* (M, C) or NULL */
                                         const float *__restrict__ mdy,  /* (C) or NULL */
                                         const float *__restrict__ a,    /* (C) */
@@ -78,7 +98,7 @@ static __global__ void bn_act_dx_kernel(int64_t total, int c, bn_act_dz<T> dz_of
                                         T *__restrict__ dres) /* (M, C) accumulated or NULL */
 {
   GRAFT_GRID_STRIDE_LOOP(e, total) {
-    const int ch = (int)(e % c);
+    const int ch = chan.of(e);
     const float dz = dz_of(e);
     if (dres) act_st(dres, e, act_ld(dres, e) + dz);
     if (dx) {
@@ -120,7 +140,8 @@ extern "C" graft_status graft_bn_act_forward_train_gpu(graft_ctx *ctx, const gra
         running_mean, running_var, save_mean, save_invstd, s.coef);
     GRAFT_LAUNCH_CHECK(g);
     bn_act_normalize_kernel<T><<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
-        total, d->c, (int)act, xt, save_mean, s.coef, beta, act_ptr<T>(residual), act_ptr<T>(y));
+        total, bn_channels_of(total, d->c), (int)act, xt, save_mean, s.coef, beta,
+        act_ptr<T>(residual), act_ptr<T>(y));
     GRAFT_LAUNCH_CHECK(g);
   });
   return GRAFT_OK;
@@ -147,8 +168,8 @@ extern "C" graft_status graft_bn_act_forward_eval_gpu(graft_ctx *ctx, const graf
         d->c, 0, 0, (double)d->eps, gamma, running_var, NULL, NULL, NULL, NULL, s.coef);
     GRAFT_LAUNCH_CHECK(g);
     bn_act_normalize_kernel<T><<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
-        total, d->c, (int)act, act_ptr<T>(x), running_mean, s.coef, beta, act_ptr<T>(residual),
-        act_ptr<T>(y));
+        total, bn_channels_of(total, d->c), (int)act, act_ptr<T>(x), running_mean, s.coef, beta,
+        act_ptr<T>(residual), act_ptr<T>(y));
     GRAFT_LAUNCH_CHECK(g);
   });
   return GRAFT_OK;
@@ -188,7 +209,8 @@ extern "C" graft_status graft_bn_act_backward_train_gpu(graft_ctx *ctx, const gr
     }
     if (dx || dresidual) {
       bn_act_dx_kernel<T><<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
-          total, d->c, dz, xt, mdz, a, save_mean, gc, act_ptr<T>(dx), act_ptr<T>(dresidual));
+          total, bn_channels_of(total, d->c), dz, xt, mdz, a, save_mean, gc, act_ptr<T>(dx),
+          act_ptr<T>(dresidual));
       GRAFT_LAUNCH_CHECK(g);
     }
   });
@@ -228,7 +250,8 @@ extern "C" graft_status graft_bn_act_backward_eval_gpu(graft_ctx *ctx, const gra
     GRAFT_LAUNCH_CHECK(g);
     if (dx || dresidual) {
       bn_act_dx_kernel<T><<<graft_grid_1d(total), GRAFT_BLOCK, 0, g->stream>>>(
-          total, d->c, dz, NULL, NULL, s.coef, NULL, NULL, act_ptr<T>(dx), act_ptr<T>(dresidual));
+          total, bn_channels_of(total, d->c), dz, NULL, NULL, s.coef, NULL, NULL, act_ptr<T>(dx),
+          act_ptr<T>(dresidual));
       GRAFT_LAUNCH_CHECK(g);
     }
   });

@@ -93,6 +93,40 @@ GRAFT_HD float graft_mul_rn(float a, float b) {
 #endif
 }
 
+/* Division by a divisor fixed for a whole launch, without a divide
+ * instruction: the channel of an NHWC element (index % C) costs a 64-bit
+ * remainder, tens of instructions, in kernels that otherwise do a handful
+ * per element. For 1 <= d < 2^31 pick s = ceil(log2 d) and
+ * m = floor(2^32 (2^s - d) / d) + 1, which fits 32 bits; then for every
+ * n < 2^31, n / d = (hi32(n m) + n) >> s, and the sum cannot overflow
+ * because hi32(n m) < n. */
+typedef struct {
+  uint32_t d; /* the divisor */
+  uint32_t m; /* the multiplier */
+  uint32_t s; /* the shift */
+} graft_divider;
+
+GRAFT_HD graft_divider graft_divider_make(uint32_t d) {
+  graft_divider v;
+  v.d = d;
+  v.s = 0;
+  while (v.s < 31 && ((uint32_t)1 << v.s) < d) v.s++;
+  v.m = (uint32_t)((((uint64_t)1 << 32) * (((uint64_t)1 << v.s) - d)) / d + 1);
+  return v;
+}
+
+/* n / v.d and n % v.d for n < 2^31. */
+GRAFT_HD uint32_t graft_divider_div(graft_divider v, uint32_t n) {
+#ifdef __CUDA_ARCH__
+  const uint32_t hi = __umulhi(n, v.m);
+#else
+  const uint32_t hi = (uint32_t)(((uint64_t)n * v.m) >> 32);
+#endif
+  return (hi + n) >> v.s;
+}
+
+GRAFT_HD uint32_t graft_divider_mod(graft_divider v, uint32_t n) { return n - graft_divider_div(v, n) * v.d; }
+
 /* The optimizer updates below round exactly as PyTorch's CPU kernels do on
  * an AVX2 or AVX-512 machine (what its fixtures are made on): every
  * `x.add(y, alpha=a)` is one fused multiply-add fmaf(a, y, x), `addcmul`
