@@ -322,7 +322,8 @@ static graft_status act_range(const graft_net *net, int value, size_t count) {
   return GRAFT_OK;
 }
 
-/* Whether value is stored in another type than fp32 (through the stage). */
+/* Whether value is stored in another type than fp32 and fits the fp32
+ * stage it is converted through. */
 static int staged(const graft_net *net, int value, size_t count) {
   return net->placed && net->placed->act_dtype != GRAFT_DTYPE_F32 && value != net->output &&
          count <= net->values[net->input].count;
